@@ -1,0 +1,120 @@
+//! Command line: run the gateway (`-c`, `-t`, `-d`, `-u`, `--listen`, `--origin`), or the
+//! helper subcommands `sign` (like `aws s3 presign`) and `hash-key`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use time::OffsetDateTime;
+
+use crate::sigv4::{Credentials, PresignRequest, Signer};
+
+#[derive(Debug, Parser)]
+#[command(name = "presign-gateway", version, about = "An upload edge on Pingora that mints SigV4 presigned URLs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The configuration file.
+    #[arg(short = 'c', long = "conf", global = false)]
+    pub conf: Option<PathBuf>,
+    /// Test the configuration and exit.
+    #[arg(short = 't', long = "test")]
+    pub test: bool,
+    /// Run in the background.
+    #[arg(short = 'd', long = "daemon")]
+    pub daemon: bool,
+    /// Take over the listening sockets of a running gateway (graceful upgrade).
+    #[arg(short = 'u', long = "upgrade")]
+    pub upgrade: bool,
+    /// Override `listen` from the file.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Override `origin` from the file (one host:port).
+    #[arg(long)]
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a presigned URL. Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    /// and optionally AWS_SESSION_TOKEN, never from the command line.
+    Sign(SignArgs),
+    /// Print the SHA-256 form of an API key for `api_keys[].sha256` (reads stdin if no key given).
+    HashKey { key: Option<String> },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SignArgs {
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    #[arg(long, default_value = "s3")]
+    pub service: String,
+    /// Lifetime in seconds (1..=604800).
+    #[arg(long, default_value_t = 900)]
+    pub expires: u32,
+    /// Signing time, e.g. 20130524T000000Z; defaults to now.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Extra signed header, `name: value`; repeatable.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// The object URL, e.g. https://examplebucket.s3.amazonaws.com/test.txt
+    pub url: String,
+}
+
+/// Parse `20130524T000000Z`.
+pub fn parse_amz_time(s: &str) -> Result<OffsetDateTime, String> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(s, &fmt)
+        .map(|t| t.assume_utc())
+        .map_err(|e| format!("--time {s:?}: expected YYYYMMDDTHHMMSSZ ({e})"))
+}
+
+/// The `sign` subcommand, as a pure function of its arguments, credentials and clock.
+pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<String, String> {
+    if !(1..=604_800).contains(&args.expires) {
+        return Err("--expires must be between 1 and 604800".into());
+    }
+    let now = match &args.time {
+        Some(t) => parse_amz_time(t)?,
+        None => now,
+    };
+    let url = url::Url::parse(&args.url).map_err(|e| format!("URL {:?}: {e}", args.url))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("URL must be http or https".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("URL must not carry a query or fragment".into());
+    }
+    let host = url.host_str().ok_or("URL has no host")?;
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let path = crate::url_path::decode_path(url.path()).ok_or("URL path has a bad %-escape")?;
+    let mut owned = Vec::with_capacity(args.headers.len());
+    for h in &args.headers {
+        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
+        let n = n.trim().to_ascii_lowercase();
+        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!("--header {h:?}: bad header name"));
+        }
+        owned.push((n, v.trim().to_string()));
+    }
+    let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let method = args.method.to_ascii_uppercase();
+    let signer = Signer::new(creds, &args.region, &args.service);
+    Ok(signer.presign_url(
+        &PresignRequest { method: &method, scheme: url.scheme(), host: &authority, path: &path, expires_in: args.expires, headers: &headers },
+        now,
+    ))
+}
+
+/// Credentials from the environment only.
+pub fn credentials_from_env() -> Result<Credentials, String> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let id = get("AWS_ACCESS_KEY_ID").ok_or("AWS_ACCESS_KEY_ID is not set")?;
+    let secret = get("AWS_SECRET_ACCESS_KEY").ok_or("AWS_SECRET_ACCESS_KEY is not set")?;
+    Ok(Credentials::new(id, secret, get("AWS_SESSION_TOKEN")))
+}

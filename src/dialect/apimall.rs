@@ -1,0 +1,82 @@
+//! API Mall: `POST /api/v1/files/upload-url` and the envelope shared with `from-url`.
+//!
+//! Success: `{success:true, data:{upload_url,key,public_url,expires_in,max_file_size,content_type}, request_id}`.
+//! Error: `{success:false, error:{code,message,details}, request_id}`.
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::json_fields::{invalid, Fields};
+use crate::mint::{is_media_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
+use crate::object_key::check_filename;
+
+pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
+    let f = Fields::parse(body)?;
+    let filename = f.req_str("filename")?;
+    let content_type = f.req_str("content_type")?;
+    let file_size = f.req_i64("file_size")?;
+    let expires_in = f.opt_i64("expires_in")?.unwrap_or(900);
+    let (stem, ext) = check_filename("filename", filename)?;
+    if !is_media_type(content_type) {
+        return Err(ApiError::UnsupportedContentType);
+    }
+    if !(1..=MAX_FILE_SIZE as i64).contains(&file_size) {
+        return Err(ApiError::InvalidFileSize { max: MAX_FILE_SIZE });
+    }
+    if !(60..=3600).contains(&expires_in) {
+        return Err(invalid("expires_in", "must be between 60 and 3600"));
+    }
+    Ok(MintInput {
+        stem,
+        ext,
+        content_type: content_type.to_string(),
+        size: Some(file_size as u64),
+        expires_in: expires_in as u32,
+        prefix: None,
+        key_style: KeyStyle::Dated,
+        method: UploadMethod::Put,
+    })
+}
+
+pub fn render_success(m: &Minted, request_id: &str) -> Value {
+    json!({
+        "success": true,
+        "data": {
+            "upload_url": m.upload_url,
+            "key": m.key,
+            "public_url": m.public_url,
+            "expires_in": m.expires_in,
+            "max_file_size": MAX_FILE_SIZE,
+            "content_type": m.content_type,
+        },
+        "request_id": request_id,
+    })
+}
+
+/// `from-url` success: `{success, data:{url,key,content_type,file_size}, request_id}`.
+pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, request_id: &str) -> Value {
+    json!({
+        "success": true,
+        "data": { "url": url, "key": key, "content_type": content_type, "file_size": file_size },
+        "request_id": request_id,
+    })
+}
+
+pub fn render_error(e: &ApiError, request_id: &str) -> Value {
+    let details = match e {
+        // The page's own example: "Unsupported content_type" with the size cap in details.
+        ApiError::UnsupportedContentType | ApiError::InvalidFileSize { .. } => json!({ "max_file_size": MAX_FILE_SIZE }),
+        ApiError::FetchFailed { status: Some(s) } => json!({ "status": s }),
+        ApiError::RateLimited { retry_after_secs } => json!({ "retry_after": retry_after_secs }),
+        ApiError::BodyTooLarge { limit } => json!({ "max_body_size": limit }),
+        _ => match e.field() {
+            Some(field) => json!({ "field": field }),
+            None => json!({}),
+        },
+    };
+    json!({
+        "success": false,
+        "error": { "code": e.code(), "message": e.message(), "details": details },
+        "request_id": request_id,
+    })
+}

@@ -1,0 +1,78 @@
+//! Ctxfy: `POST /v1/upload/s3`.
+//!
+//! Success (bare): `{uploadUrl, publicUrl, fileKey}`.
+//! Errors: `{error, message, code, details:[{field,message}]}` for 400; 401 with the page's
+//! fixed message; 500 adds `requestId`.
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::json_fields::{invalid, Fields};
+use crate::mint::{is_acceptable_content_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
+use crate::object_key::check_filename;
+
+pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
+    let f = Fields::parse(body)?;
+    let filename = f.req_str("filename")?;
+    let content_type = f.req_str("contentType")?;
+    let size = f.req_i64("size")?;
+    let (stem, ext) = check_filename("filename", filename)?;
+    // Ctxfy is a general file API (its example type is "example_string"), so any printable
+    // type is taken, except those a browser would execute from our origin.
+    if !is_acceptable_content_type(content_type) {
+        return Err(invalid("contentType", "is not an allowed content type"));
+    }
+    if !(1..=MAX_FILE_SIZE as i64).contains(&size) {
+        return Err(invalid("size", &format!("must be an integer from 1 to {MAX_FILE_SIZE}")));
+    }
+    Ok(MintInput {
+        stem,
+        ext,
+        content_type: content_type.to_string(),
+        size: Some(size as u64),
+        expires_in: 900,
+        prefix: None,
+        key_style: KeyStyle::Dated,
+        method: UploadMethod::Put,
+    })
+}
+
+pub fn render_success(m: &Minted) -> Value {
+    json!({ "uploadUrl": m.upload_url, "publicUrl": m.public_url, "fileKey": m.key })
+}
+
+pub fn render_error(e: &ApiError, request_id: &str) -> Value {
+    match e.status() {
+        400 => {
+            let field = e.field().unwrap_or("body");
+            json!({
+                "error": "Bad Request",
+                "message": "The request contains invalid parameters or malformed data",
+                "code": 400,
+                "details": [{ "field": field, "message": e.message() }],
+            })
+        }
+        401 => json!({
+            "error": "Unauthorized",
+            "message": "Authentication required. Please provide a valid API token",
+            "code": 401,
+        }),
+        500 => json!({
+            "error": "Internal Server Error",
+            "message": "An unexpected error occurred on the server",
+            "code": 500,
+            "requestId": request_id,
+        }),
+        s => json!({ "error": reason_phrase(s), "message": e.message(), "code": s }),
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        403 => "Forbidden",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        _ => "Error",
+    }
+}

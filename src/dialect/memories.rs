@@ -1,0 +1,52 @@
+//! memories: `POST /serve/api/v2/upload/signed-url`, raw key in `Authorization`.
+//!
+//! Success: `{code:200, msg:"success", data:{asset_id,signed_url,expires_in}, success:true, failed:false}`.
+//! Error: `{code:<status>, msg, data:null, success:false, failed:true}`.
+//! The upload itself is a multipart POST of a `file` field to `signed_url` (the gateway).
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::json_fields::{invalid, Fields};
+use crate::mint::{KeyStyle, MintInput, Minted, UploadMethod};
+use crate::object_key::{check_filename, content_type_for};
+
+/// The page's documented lifetime.
+pub const EXPIRES_IN: u32 = 93_600;
+
+pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
+    let f = Fields::parse(body)?;
+    let name = f.req_str("original_filename")?;
+    let (stem, ext) = check_filename("original_filename", name)?;
+    let ext = ext.ok_or_else(|| invalid("original_filename", "must have an extension (e.g. video.mp4)"))?;
+    let content_type = content_type_for(&ext)
+        .ok_or_else(|| invalid("original_filename", "must be an image, video or audio file"))?;
+    Ok(MintInput {
+        stem,
+        ext: Some(ext),
+        content_type: content_type.to_string(),
+        size: None,
+        expires_in: EXPIRES_IN,
+        prefix: None,
+        key_style: KeyStyle::Asset,
+        method: UploadMethod::MultipartPost,
+    })
+}
+
+pub fn render_success(m: &Minted) -> Value {
+    json!({
+        "code": 200,
+        "msg": "success",
+        "data": {
+            "asset_id": m.asset_id,
+            "signed_url": m.upload_url,
+            "expires_in": m.expires_in,
+        },
+        "success": true,
+        "failed": false,
+    })
+}
+
+pub fn render_error(e: &ApiError) -> Value {
+    json!({ "code": e.status(), "msg": e.message(), "data": null, "success": false, "failed": true })
+}

@@ -1,0 +1,83 @@
+//! The four upload APIs the gateway speaks, each only a parser and a renderer.
+//!
+//! A dialect turns its JSON body into a [`MintInput`](crate::mint::MintInput) and renders a
+//! [`Minted`](crate::mint::Minted) or an [`ApiError`] in its own envelope. Everything else
+//! (auth, policy, keys, signing) is shared.
+
+pub mod apimall;
+pub mod ctxfy;
+pub mod memories;
+pub mod octopusx;
+
+use serde_json::Value;
+
+use crate::auth::{AuthStyle, Caller};
+use crate::error::ApiError;
+use crate::mint::{MintInput, Minted};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    ApiMall,
+    OctopusX,
+    Memories,
+    Ctxfy,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 4] = [Dialect::ApiMall, Dialect::OctopusX, Dialect::Memories, Dialect::Ctxfy];
+
+    /// The mint route's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Dialect::ApiMall => "/api/v1/files/upload-url",
+            Dialect::OctopusX => "/api/upload/presign",
+            Dialect::Memories => "/serve/api/v2/upload/signed-url",
+            Dialect::Ctxfy => "/v1/upload/s3",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::ApiMall => "apimall",
+            Dialect::OctopusX => "octopusx",
+            Dialect::Memories => "memories",
+            Dialect::Ctxfy => "ctxfy",
+        }
+    }
+
+    pub fn auth_style(self) -> AuthStyle {
+        match self {
+            Dialect::Memories => AuthStyle::Raw,
+            _ => AuthStyle::Bearer,
+        }
+    }
+
+    pub fn parse(self, body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
+        match self {
+            Dialect::ApiMall => apimall::parse(body),
+            Dialect::OctopusX => octopusx::parse(body, caller),
+            Dialect::Memories => memories::parse(body),
+            Dialect::Ctxfy => ctxfy::parse(body),
+        }
+    }
+
+    pub fn render_success(self, m: &Minted, request_id: &str) -> Value {
+        match self {
+            Dialect::ApiMall => apimall::render_success(m, request_id),
+            Dialect::OctopusX => octopusx::render_success(m),
+            Dialect::Memories => memories::render_success(m),
+            Dialect::Ctxfy => ctxfy::render_success(m),
+        }
+    }
+
+    /// The one place an [`ApiError`] becomes a wire body: (status, JSON).
+    pub fn render_error(self, e: &ApiError, request_id: &str) -> (u16, Value) {
+        let body = match self {
+            Dialect::ApiMall => apimall::render_error(e, request_id),
+            Dialect::OctopusX => octopusx::render_error(e),
+            Dialect::Memories => memories::render_error(e),
+            Dialect::Ctxfy => ctxfy::render_error(e, request_id),
+        };
+        (e.status(), body)
+    }
+}

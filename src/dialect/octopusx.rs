@@ -1,0 +1,63 @@
+//! OctopusX: `POST /api/upload/presign`.
+//!
+//! Success: `{success:true, message:"", data:{method:"PUT",upload_url,object_key,public_url,expires_in,content_type}}`.
+//! Error: `{success:false, message, data:null}`.
+
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json_fields::{invalid, Fields};
+use crate::mint::{is_media_type, KeyStyle, MintInput, Minted, UploadMethod};
+use crate::object_key::{check_filename, check_prefix, extension_for};
+
+pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
+    let f = Fields::parse(body)?;
+    let file_name = f.opt_str("file_name")?;
+    let content_type = f.req_str("content_type")?;
+    // The page: "automatically constrains it between 60 and 3600", default 900.
+    let expires_in = f.opt_i64("expires_in")?.unwrap_or(900).clamp(60, 3600) as u32;
+    let prefix = f.opt_str("prefix")?;
+    if !is_media_type(content_type) {
+        return Err(invalid("content_type", "must be an image/*, video/* or audio/* type"));
+    }
+    // The key is derived from the extension only; the name may be omitted.
+    let ext = match file_name {
+        Some(n) => check_filename("file_name", n)?.1,
+        None => None,
+    }
+    .or_else(|| extension_for(content_type).map(str::to_string));
+    let prefix = match prefix {
+        Some(p) => Some(check_prefix(p, &caller.namespace())?),
+        None => None,
+    };
+    Ok(MintInput {
+        stem: String::new(),
+        ext,
+        content_type: content_type.to_string(),
+        size: None,
+        expires_in,
+        prefix,
+        key_style: KeyStyle::Compact,
+        method: UploadMethod::Put,
+    })
+}
+
+pub fn render_success(m: &Minted) -> Value {
+    json!({
+        "success": true,
+        "message": "",
+        "data": {
+            "method": "PUT",
+            "upload_url": m.upload_url,
+            "object_key": m.key,
+            "public_url": m.public_url,
+            "expires_in": m.expires_in,
+            "content_type": m.content_type,
+        }
+    })
+}
+
+pub fn render_error(e: &ApiError) -> Value {
+    json!({ "success": false, "message": e.message(), "data": null })
+}

@@ -1,0 +1,111 @@
+//! Writing the gateway's own answers and reading capped request bodies.
+//!
+//! Every early answer goes through [`send`], which decides keep-alive: if the request body
+//! was not fully read, the connection is closed after the answer instead of being reused,
+//! so leftover body bytes can never be parsed as the next request.
+
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+/// A complete answer.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, v: &serde_json::Value) -> Self {
+        let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+        Self { status, content_type: "application/json", body: Bytes::from(body), headers: Vec::new() }
+    }
+
+    pub fn xml(status: u16, body: String) -> Self {
+        Self { status, content_type: "application/xml", body: Bytes::from(body), headers: Vec::new() }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self { status, content_type: "", body: Bytes::new(), headers: Vec::new() }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Build the response header for a reply.
+pub fn response_header(reply: &Reply) -> pingora::Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(reply.status, Some(4 + reply.headers.len()))?;
+    if !reply.content_type.is_empty() {
+        h.insert_header("content-type", reply.content_type)?;
+    }
+    h.insert_header("content-length", reply.body.len().to_string())?;
+    for (n, v) in &reply.headers {
+        h.append_header(*n, v.as_str())?;
+    }
+    Ok(h)
+}
+
+/// Send a reply; `cors_origin` adds CORS headers for an allowed origin.
+pub async fn send(session: &mut Session, mut reply: Reply, cors: &crate::cors::Cors, cors_origin: Option<&str>) -> pingora::Result<()> {
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    }
+    let mut h = response_header(&reply)?;
+    cors.decorate(&mut h, cors_origin);
+    let body = std::mem::take(&mut reply.body);
+    let head_only = session.req_header().method == http::Method::HEAD;
+    if body.is_empty() || head_only {
+        session.write_response_header(Box::new(h), true).await
+    } else {
+        session.write_response_header(Box::new(h), false).await?;
+        session.write_response_body(Some(body), true).await
+    }
+}
+
+/// Why a capped body read failed.
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    Read,
+}
+
+/// Read the whole request body, refusing past `cap` bytes (declared or streamed).
+pub async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Bytes, BodyError> {
+    if let Some(len) = declared_length(session) {
+        if len > cap as u64 {
+            return Err(BodyError::TooLarge);
+        }
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > cap {
+                    return Err(BodyError::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf.freeze()),
+            Err(_) => return Err(BodyError::Read),
+        }
+    }
+}
+
+/// The request's Content-Length, if present and well-formed.
+pub fn declared_length(session: &Session) -> Option<u64> {
+    session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A request header as bytes.
+pub fn header_bytes<'a>(session: &'a Session, name: &str) -> Option<&'a [u8]> {
+    session.req_header().headers.get(name).map(|v| v.as_bytes())
+}

@@ -1,0 +1,181 @@
+//! The shared core of every mint route: request → policy → key → signed URL.
+//!
+//! Dialects only parse their body into a [`MintInput`] and render a [`Minted`]; the rules
+//! about keys, namespaces and what gets signed live here once.
+
+use time::OffsetDateTime;
+
+use crate::auth::Caller;
+use crate::object_key::{date_parts, extension_for, random_token};
+use crate::store::{BaseUrl, Storage};
+
+/// The largest upload any dialect accepts (API Mall's documented cap).
+pub const MAX_FILE_SIZE: u64 = 104_857_600;
+
+/// How the object key is laid out; each dialect keeps the shape its page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStyle {
+    /// `{ns}/{yyyy}/{mm}/{dd}/{token}-{stem}.{ext}` (API Mall, Ctxfy)
+    Dated,
+    /// `{prefix}/{yyyymmdd}-{token}.{ext}` (OctopusX)
+    Compact,
+    /// `{ns}/assets/{asset_id}.{ext}` (memories)
+    Asset,
+}
+
+/// How the client will upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMethod {
+    /// A presigned PUT, to the store directly.
+    Put,
+    /// A multipart/form-data POST with a `file` field, to the gateway.
+    MultipartPost,
+}
+
+/// A validated mint request, dialect-independent.
+#[derive(Debug, Clone)]
+pub struct MintInput {
+    /// Cleaned filename stem and extension.
+    pub stem: String,
+    pub ext: Option<String>,
+    pub content_type: String,
+    /// Declared size; when present it is signed, so the store refuses any other size.
+    pub size: Option<u64>,
+    pub expires_in: u32,
+    /// Validated prefix inside the caller's namespace (OctopusX).
+    pub prefix: Option<String>,
+    pub key_style: KeyStyle,
+    pub method: UploadMethod,
+}
+
+/// The result every dialect renders.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub upload_url: String,
+    pub key: String,
+    pub public_url: String,
+    pub expires_in: u32,
+    pub content_type: String,
+    pub max_file_size: u64,
+    /// memories' `re_<digits>` id.
+    pub asset_id: Option<String>,
+}
+
+/// memories-style asset id: `re_` and 18 digits.
+pub fn new_asset_id() -> String {
+    let n: u64 = rand::Rng::gen_range(&mut rand::thread_rng(), 100_000_000_000_000_000..1_000_000_000_000_000_000);
+    format!("re_{n}")
+}
+
+/// Build the object key for a caller.
+pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_id: Option<&str>) -> String {
+    let ns = caller.namespace();
+    let ext = input.ext.as_deref().or_else(|| extension_for(&input.content_type));
+    let dot_ext = ext.map(|e| format!(".{e}")).unwrap_or_default();
+    let (y, m, d) = date_parts(now);
+    let token = random_token();
+    match input.key_style {
+        KeyStyle::Dated if input.stem.is_empty() => format!("{ns}/{y:04}/{m:02}/{d:02}/{token}{dot_ext}"),
+        KeyStyle::Dated => format!("{ns}/{y:04}/{m:02}/{d:02}/{token}-{}{dot_ext}", input.stem),
+        KeyStyle::Compact => {
+            let base = input.prefix.as_deref().unwrap_or(&ns);
+            format!("{base}/{y:04}{m:02}{d:02}-{token}{dot_ext}")
+        }
+        KeyStyle::Asset => format!("{ns}/assets/{}{dot_ext}", asset_id.unwrap_or(&token)),
+    }
+}
+
+/// Mint the URLs for a validated request.
+pub fn mint(storage: &Storage, base: &BaseUrl, caller: &Caller, input: &MintInput, now: OffsetDateTime) -> Minted {
+    let asset_id = (input.key_style == KeyStyle::Asset).then(new_asset_id);
+    let key = build_key(input, caller, now, asset_id.as_deref());
+    let upload_url = match input.method {
+        UploadMethod::Put => {
+            let len;
+            let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
+            if let Some(size) = input.size {
+                len = size.to_string();
+                headers.push(("content-length", &len));
+            }
+            headers.push(("content-type", &input.content_type));
+            storage.presign_put(base, &key, &headers, input.expires_in, now)
+        }
+        // The multipart body's boundary is unknown at mint time, so only host is signed.
+        UploadMethod::MultipartPost => storage.presign_gateway(base, "POST", &key, &[], input.expires_in, now),
+    };
+    Minted {
+        public_url: storage.public_url(base, &key),
+        upload_url,
+        key,
+        expires_in: input.expires_in,
+        content_type: input.content_type.clone(),
+        max_file_size: input.size.unwrap_or(storage.max_upload_bytes).min(storage.max_upload_bytes.max(MAX_FILE_SIZE)),
+        asset_id,
+    }
+}
+
+/// True for `image/*`, `video/*` and `audio/*` with a non-empty, token-like subtype.
+pub fn is_media_type(ct: &str) -> bool {
+    let Some((ty, sub)) = ct.split_once('/') else { return false };
+    let sub = sub.split(';').next().unwrap_or("").trim();
+    matches!(ty.to_ascii_lowercase().as_str(), "image" | "video" | "audio")
+        && !sub.is_empty()
+        && sub.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+        && !sub.eq_ignore_ascii_case("svg+xml")
+}
+
+/// A content type safe to send back as a header value and to serve from our origin:
+/// printable ASCII, bounded, and not a type a browser would execute.
+pub fn is_acceptable_content_type(ct: &str) -> bool {
+    let lower = ct.to_ascii_lowercase();
+    let essence = lower.split(';').next().unwrap_or("").trim();
+    !ct.is_empty()
+        && ct.len() <= 127
+        && ct.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !matches!(
+            essence,
+            "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/javascript" | "application/javascript" | "text/xml" | "application/xml"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types() {
+        for ok in ["image/png", "video/mp4", "audio/mpeg", "IMAGE/JPEG", "image/png; charset=x"] {
+            assert!(is_media_type(ok), "{ok}");
+        }
+        for bad in ["text/plain", "image/", "image", "application/pdf", "image/svg+xml", "image/p ng", "imagex/png"] {
+            assert!(!is_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_are_namespaced_and_unique() {
+        let caller = Caller { key_id: "k".into(), user_id: 12 };
+        let now = time::macros::datetime!(2026-05-19 10:00 UTC);
+        let input = MintInput {
+            stem: "cover".into(),
+            ext: Some("png".into()),
+            content_type: "image/png".into(),
+            size: Some(1),
+            expires_in: 900,
+            prefix: None,
+            key_style: KeyStyle::Dated,
+            method: UploadMethod::Put,
+        };
+        let a = build_key(&input, &caller, now, None);
+        assert!(a.starts_with("uploads/user/12/2026/05/19/"), "{a}");
+        assert!(a.ends_with("-cover.png"), "{a}");
+        assert_ne!(a, build_key(&input, &caller, now, None));
+        let compact = MintInput { key_style: KeyStyle::Compact, ..input.clone() };
+        let c = build_key(&compact, &caller, now, None);
+        assert!(c.starts_with("uploads/user/12/20260519-") && c.ends_with(".png"), "{c}");
+        let asset = MintInput { key_style: KeyStyle::Asset, ext: Some("mp4".into()), ..input };
+        assert_eq!(build_key(&asset, &caller, now, Some("re_1")), "uploads/user/12/assets/re_1.mp4");
+        let id = new_asset_id();
+        assert!(id.starts_with("re_") && id.len() == 21 && id[3..].bytes().all(|b| b.is_ascii_digit()));
+    }
+}

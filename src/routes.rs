@@ -1,0 +1,68 @@
+//! Which requests the gateway answers itself, decided from the path alone.
+//!
+//! Classification is a handful of string comparisons, so pass-through traffic pays almost
+//! nothing for the upload routes sitting in front of it.
+
+use crate::dialect::Dialect;
+
+/// API Mall's upload-from-URL route.
+pub const FROM_URL_PATH: &str = "/api/v1/files/from-url";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// Not ours: stream to the origin untouched.
+    Passthrough,
+    /// A mint route of an enabled dialect.
+    Mint(Dialect),
+    /// API Mall from-url.
+    FromUrl,
+    /// Under the gateway's upload/object path; the raw (still encoded) key.
+    Object(&'a str),
+}
+
+/// The enabled routes.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    pub dialects: Vec<Dialect>,
+    pub from_url: bool,
+    /// e.g. `/files` (local store) or `/_gateway/upload` (relay for S3).
+    pub object_path: String,
+}
+
+impl RouteTable {
+    pub fn classify<'a>(&self, path: &'a str) -> Route<'a> {
+        for d in &self.dialects {
+            if path == d.path() {
+                return Route::Mint(*d);
+            }
+        }
+        if self.from_url && path == FROM_URL_PATH {
+            return Route::FromUrl;
+        }
+        if let Some(rest) = path.strip_prefix(self.object_path.as_str()) {
+            if let Some(key) = rest.strip_prefix('/') {
+                return Route::Object(key);
+            }
+        }
+        Route::Passthrough
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_routes() {
+        let t = RouteTable { dialects: vec![Dialect::ApiMall, Dialect::Memories], from_url: true, object_path: "/files".into() };
+        assert_eq!(t.classify("/api/v1/files/upload-url"), Route::Mint(Dialect::ApiMall));
+        assert_eq!(t.classify("/serve/api/v2/upload/signed-url"), Route::Mint(Dialect::Memories));
+        assert_eq!(t.classify("/api/upload/presign"), Route::Passthrough, "octopusx disabled");
+        assert_eq!(t.classify("/api/v1/files/from-url"), Route::FromUrl);
+        assert_eq!(t.classify("/files/a/b.png"), Route::Object("a/b.png"));
+        assert_eq!(t.classify("/filesx/a"), Route::Passthrough);
+        assert_eq!(t.classify("/files"), Route::Passthrough);
+        assert_eq!(t.classify("/api/v1/files/upload-url/"), Route::Passthrough);
+        assert_eq!(t.classify("/"), Route::Passthrough);
+    }
+}

@@ -1,0 +1,209 @@
+//! Content-type sniffing from magic bytes. A fetched source's `Content-Type`
+//! is whatever the remote chose to say; the first bytes of the body are what
+//! the stored object actually is. Pass the first chunk (16+ bytes recognise
+//! everything here; 64 helps Matroska and ISO-BMFF compatible brands).
+
+/// Media type for well-known formats, from the start of a file. `None` when
+/// nothing matches (callers fall back to the declared type or
+/// `application/octet-stream`).
+pub fn sniff_content_type(b: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| b.starts_with(magic);
+    let at = |offset: usize, magic: &[u8]| b.get(offset..offset + magic.len()) == Some(magic);
+
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        return Some("image/png");
+    }
+    if starts(b"\xff\xd8\xff") {
+        return Some("image/jpeg");
+    }
+    if starts(b"GIF87a") || starts(b"GIF89a") {
+        return Some("image/gif");
+    }
+    if starts(b"RIFF") {
+        if at(8, b"WEBP") {
+            return Some("image/webp");
+        }
+        if at(8, b"WAVE") {
+            return Some("audio/wav");
+        }
+        if at(8, b"AVI ") {
+            return Some("video/x-msvideo");
+        }
+        return None;
+    }
+    if starts(b"II*\0") || starts(b"MM\0*") {
+        return Some("image/tiff");
+    }
+    // "BM" alone is too weak: also require the zero reserved fields of the
+    // BITMAPFILEHEADER.
+    if starts(b"BM") && at(6, &[0, 0, 0, 0]) {
+        return Some("image/bmp");
+    }
+    // ICONDIR: reserved 0, type 1 (icon), at least one image.
+    if starts(&[0, 0, 1, 0]) && b.len() >= 6 && (b[4] != 0 || b[5] != 0) {
+        return Some("image/x-icon");
+    }
+    if starts(b"\xff\x0a") || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
+        return Some("image/jxl");
+    }
+    if at(4, b"ftyp") {
+        return sniff_ftyp(b);
+    }
+    if starts(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        // EBML: the DocType element says webm or matroska.
+        let head = &b[..b.len().min(64)];
+        if head.windows(4).any(|w| w == b"webm") {
+            return Some("video/webm");
+        }
+        return Some("video/x-matroska");
+    }
+    if starts(b"OggS") {
+        return Some("audio/ogg");
+    }
+    if starts(b"fLaC") {
+        return Some("audio/flac");
+    }
+    if starts(b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
+        return Some("audio/aiff");
+    }
+    if starts(b"MThd") {
+        return Some("audio/midi");
+    }
+    if starts(b"ID3") {
+        return Some("audio/mpeg");
+    }
+    if starts(b"ADIF") {
+        return Some("audio/aac");
+    }
+    if let [0xff, b1, b2, ..] = *b {
+        // ADTS (AAC): 12-bit sync, layer bits 00.
+        if b1 & 0xf6 == 0xf0 {
+            return Some("audio/aac");
+        }
+        // MPEG audio frame: 11-bit sync, valid version, layer and bitrate.
+        let version = (b1 >> 3) & 0b11;
+        let layer = (b1 >> 1) & 0b11;
+        let bitrate = b2 >> 4;
+        if b1 & 0xe0 == 0xe0 && version != 0b01 && layer != 0 && bitrate != 0xf {
+            return Some("audio/mpeg");
+        }
+    }
+    if starts(b"%PDF-") {
+        return Some("application/pdf");
+    }
+    None
+}
+
+/// ISO base media file format: the major brand (and for the generic image
+/// brands, the compatible brands) picks the type.
+fn sniff_ftyp(b: &[u8]) -> Option<&'static str> {
+    let major = b.get(8..12)?;
+    let by_brand = |brand: &[u8]| -> Option<&'static str> {
+        Some(match brand {
+            b"avif" | b"avis" => "image/avif",
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" => "image/heic",
+            b"M4A " | b"M4B " => "audio/mp4",
+            b"qt  " => "video/quicktime",
+            b"3gp4" | b"3gp5" | b"3gp6" | b"3gp7" | b"3ge6" | b"3ge7" | b"3gg6" => "video/3gpp",
+            b"3g2a" | b"3g2b" | b"3g2c" => "video/3gpp2",
+            b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42"
+            | b"avc1" | b"dash" | b"M4V " | b"M4VH" | b"M4VP" | b"MSNV" | b"NDAS" | b"f4v " => {
+                "video/mp4"
+            }
+            _ => return None,
+        })
+    };
+    if major == b"mif1" || major == b"msf1" {
+        // Generic HEIF brand: the compatible brands say AVIF or HEIC.
+        let box_len = b
+            .get(0..4)
+            .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
+        let end = box_len.min(b.len());
+        let compatible = b.get(16..end).unwrap_or(&[]);
+        for brand in compatible.chunks_exact(4) {
+            if let Some(t @ ("image/avif" | "image/heic")) = by_brand(brand) {
+                return Some(t);
+            }
+        }
+        return Some("image/heif");
+    }
+    by_brand(major)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff_content_type as sniff;
+
+    fn ftyp(major: &[u8; 4], compatible: &[&[u8; 4]]) -> Vec<u8> {
+        let len = 16 + 4 * compatible.len();
+        let mut v = (len as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(b"ftyp");
+        v.extend_from_slice(major);
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        for c in compatible {
+            v.extend_from_slice(*c);
+        }
+        v
+    }
+
+    #[test]
+    fn images() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("image/png"));
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0\0\x10JFIF"), Some("image/jpeg"));
+        assert_eq!(sniff(b"GIF89a\x01\0"), Some("image/gif"));
+        assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff(b"BM\x36\0\0\0\0\0\0\0\x36\0\0\0"), Some("image/bmp"));
+        assert_eq!(sniff(b"BMP is a word"), None);
+        assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some("image/tiff"));
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some("image/tiff"));
+        assert_eq!(sniff(&[0, 0, 1, 0, 1, 0, 16, 16]), Some("image/x-icon"));
+        assert_eq!(sniff(&[0, 0, 1, 0, 0, 0]), None);
+        assert_eq!(sniff(&ftyp(b"avif", &[b"mif1"])), Some("image/avif"));
+        assert_eq!(sniff(&ftyp(b"heic", &[b"mif1"])), Some("image/heic"));
+        assert_eq!(
+            sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])),
+            Some("image/avif")
+        );
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"heic"])), Some("image/heic"));
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"miaf"])), Some("image/heif"));
+    }
+
+    #[test]
+    fn video() {
+        assert_eq!(sniff(&ftyp(b"isom", &[b"mp41"])), Some("video/mp4"));
+        assert_eq!(sniff(&ftyp(b"qt  ", &[])), Some("video/quicktime"));
+        assert_eq!(sniff(&ftyp(b"3gp5", &[])), Some("video/3gpp"));
+        assert_eq!(sniff(&ftyp(b"zzzz", &[])), None);
+        let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm";
+        assert_eq!(sniff(webm), Some("video/webm"));
+        let mkv = b"\x1a\x45\xdf\xa3\xa3\x42\x86\x81\x01\x42\x82\x88matroska";
+        assert_eq!(sniff(mkv), Some("video/x-matroska"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0AVI LIST"), Some("video/x-msvideo"));
+    }
+
+    #[test]
+    fn audio() {
+        assert_eq!(sniff(b"ID3\x04\0\0\0\0\0\0"), Some("audio/mpeg"));
+        // MPEG-1 Layer III, 128 kbit/s.
+        assert_eq!(sniff(&[0xff, 0xfb, 0x90, 0x64]), Some("audio/mpeg"));
+        // Bad bitrate index 1111 is not a frame.
+        assert_eq!(sniff(&[0xff, 0xfb, 0xf0, 0x64]), None);
+        // ADTS AAC.
+        assert_eq!(sniff(&[0xff, 0xf1, 0x50, 0x80]), Some("audio/aac"));
+        assert_eq!(sniff(b"RIFF\x24\0\0\0WAVEfmt "), Some("audio/wav"));
+        assert_eq!(sniff(b"OggS\0\x02"), Some("audio/ogg"));
+        assert_eq!(sniff(b"fLaC\0\0\0\x22"), Some("audio/flac"));
+        assert_eq!(sniff(&ftyp(b"M4A ", &[b"isom"])), Some("audio/mp4"));
+        assert_eq!(sniff(b"FORM\0\0\0\0AIFF"), Some("audio/aiff"));
+    }
+
+    #[test]
+    fn unknown_and_short() {
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"\x89PN"), None);
+        assert_eq!(sniff(b"<html>"), None);
+        assert_eq!(sniff(b"RIFF\0\0\0\0XXXX"), None);
+        assert_eq!(sniff(b"\0\0\0\x18ftyp"), None);
+        assert_eq!(sniff(b"%PDF-1.7"), Some("application/pdf"));
+    }
+}

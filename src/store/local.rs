@@ -1,0 +1,193 @@
+//! The embedded store: objects as files under a data directory.
+//!
+//! Layout under `root`: `objects/<key>` holds the bytes, `meta/<key>.json` the content type,
+//! size and ETag, `tmp/` the in-flight uploads, `.gateway/signing.key` the secret that signs
+//! this gateway's own upload URLs. An object appears only by rename, after its metadata.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::spool::{Spool, SpoolError, Spooled};
+
+/// What is kept beside each object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub content_type: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    pub max_upload_bytes: u64,
+}
+
+/// Checks that a key is a plain relative path we could have minted.
+pub fn key_is_safe(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 1024
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+}
+
+impl LocalStore {
+    /// Open (creating) the data directory.
+    pub fn open(root: &Path, max_upload_bytes: u64) -> std::io::Result<Self> {
+        for sub in ["objects", "meta", "tmp", ".gateway"] {
+            std::fs::create_dir_all(root.join(sub))?;
+        }
+        // Temp files left by a crash are never objects; clear them at startup.
+        if let Ok(rd) = std::fs::read_dir(root.join("tmp")) {
+            for e in rd.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(Self { root: root.to_path_buf(), max_upload_bytes })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The secret for this gateway's own URLs: `$PRESIGN_GATEWAY_SECRET`, else a random
+    /// one created once in the data directory, so URLs survive restarts and upgrades.
+    pub fn signing_secret(&self) -> std::io::Result<String> {
+        if let Ok(s) = std::env::var("PRESIGN_GATEWAY_SECRET") {
+            if !s.is_empty() {
+                return Ok(s);
+            }
+        }
+        let path = self.root.join(".gateway/signing.key");
+        match std::fs::read_to_string(&path) {
+            Ok(s) if s.trim().len() >= 32 => Ok(s.trim().to_string()),
+            _ => {
+                let mut b = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+                let secret = hex::encode(b);
+                let tmp = self.root.join(format!(".gateway/signing.key.{}", std::process::id()));
+                std::fs::write(&tmp, &secret)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+                }
+                std::fs::rename(&tmp, &path)?;
+                Ok(secret)
+            }
+        }
+    }
+
+    pub fn object_path(&self, key: &str) -> Option<PathBuf> {
+        key_is_safe(key).then(|| self.root.join("objects").join(key))
+    }
+
+    fn meta_path(&self, key: &str) -> Option<PathBuf> {
+        key_is_safe(key).then(|| self.root.join("meta").join(format!("{key}.json")))
+    }
+
+    /// A spool for one upload of at most `limit` bytes.
+    pub async fn spool(&self, limit: u64) -> Result<Spool, SpoolError> {
+        Spool::create(&self.tmp_dir(), limit).await
+    }
+
+    /// Make a finished spool the object `key`: metadata first, then the data by rename.
+    pub async fn commit(&self, spooled: Spooled, key: &str, content_type: &str) -> std::io::Result<ObjectMeta> {
+        let (Some(obj), Some(meta_path)) = (self.object_path(key), self.meta_path(key)) else {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe key"));
+        };
+        let meta = ObjectMeta {
+            content_type: content_type.to_string(),
+            size: spooled.len,
+            etag: format!("\"{}\"", hex::encode(&spooled.sha256[..16])),
+        };
+        let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
+        let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await.map_err(spool_io)?;
+        m.write(&json).await.map_err(spool_io)?;
+        m.finish().await.map_err(spool_io)?.rename_to(&meta_path).await?;
+        spooled.rename_to(&obj).await?;
+        Ok(meta)
+    }
+
+    /// The metadata of a stored object, if it exists.
+    pub async fn meta(&self, key: &str) -> Option<ObjectMeta> {
+        let obj = self.object_path(key)?;
+        let fs_meta = tokio::fs::metadata(&obj).await.ok()?;
+        if !fs_meta.is_file() {
+            return None;
+        }
+        let stored: Option<ObjectMeta> = match self.meta_path(key) {
+            Some(p) => tokio::fs::read(p).await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
+            None => None,
+        };
+        match stored {
+            Some(m) if m.size == fs_meta.len() => Some(m),
+            _ => Some(ObjectMeta {
+                content_type: guess_type(key).to_string(),
+                size: fs_meta.len(),
+                etag: format!("\"{:x}\"", fs_meta.len()),
+            }),
+        }
+    }
+}
+
+fn spool_io(e: SpoolError) -> std::io::Error {
+    match e {
+        SpoolError::Io(e) => e,
+        SpoolError::TooLarge => std::io::Error::other("metadata too large"),
+    }
+}
+
+fn guess_type(key: &str) -> &'static str {
+    key.rsplit_once('.')
+        .and_then(|(_, ext)| crate::object_key::content_type_for(ext))
+        .unwrap_or("application/octet-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_keys_are_refused() {
+        for k in ["", "../x", "a/../b", "/abs", "a//b", "a/./b", "a\\b", "a\0b", "a/%2e%2e/b"] {
+            assert!(!key_is_safe(k), "{k:?}");
+        }
+        assert!(key_is_safe("uploads/user/12/2026/01/02/abc-def.png"));
+    }
+
+    #[tokio::test]
+    async fn commit_then_read_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path(), 100).unwrap();
+        let mut s = store.spool(100).await.unwrap();
+        s.write(b"png-bytes").await.unwrap();
+        let meta = store.commit(s.finish().await.unwrap(), "u/a.png", "image/png").await.unwrap();
+        assert_eq!(store.meta("u/a.png").await, Some(meta.clone()));
+        assert_eq!(meta.size, 9);
+        assert_eq!(std::fs::read(dir.path().join("objects/u/a.png")).unwrap(), b"png-bytes");
+        assert!(store.meta("u/missing.png").await.is_none());
+        assert!(store.meta("../etc/passwd").await.is_none());
+    }
+
+    #[test]
+    fn secret_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path(), 1).unwrap();
+        if std::env::var("PRESIGN_GATEWAY_SECRET").is_ok() {
+            return;
+        }
+        let a = store.signing_secret().unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(store.signing_secret().unwrap(), a);
+    }
+}
