@@ -9,7 +9,11 @@ use time::OffsetDateTime;
 use crate::sigv4::{Credentials, PresignRequest, Signer};
 
 #[derive(Debug, Parser)]
-#[command(name = "presign-gateway", version, about = "An upload edge on Pingora that mints SigV4 presigned URLs")]
+#[command(
+    name = "presign-gateway",
+    version,
+    about = "An upload edge on Pingora that mints SigV4 presigned URLs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -95,18 +99,31 @@ pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<
     let path = crate::url_path::decode_path(url.path()).ok_or("URL path has a bad %-escape")?;
     let mut owned = Vec::with_capacity(args.headers.len());
     for h in &args.headers {
-        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
+        let (n, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
         let n = n.trim().to_ascii_lowercase();
-        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(format!("--header {h:?}: bad header name"));
         }
         owned.push((n, v.trim().to_string()));
     }
-    let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let method = args.method.to_ascii_uppercase();
     let signer = Signer::new(creds, &args.region, &args.service);
     Ok(signer.presign_url(
-        &PresignRequest { method: &method, scheme: url.scheme(), host: &authority, path: &path, expires_in: args.expires, headers: &headers },
+        &PresignRequest {
+            method: &method,
+            scheme: url.scheme(),
+            host: &authority,
+            path: &path,
+            expires_in: args.expires,
+            headers: &headers,
+        },
         now,
     ))
 }

@@ -20,7 +20,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -93,7 +96,12 @@ pub struct Dialects {
 
 impl Default for Dialects {
     fn default() -> Self {
-        Self { apimall: true, octopusx: true, memories: true, ctxfy: true }
+        Self {
+            apimall: true,
+            octopusx: true,
+            memories: true,
+            ctxfy: true,
+        }
     }
 }
 
@@ -111,10 +119,30 @@ pub struct ApiKeyConfig {
 
 /// Storage backend: exactly one of `local` or `s3`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
+#[serde(try_from = "StorageSection")]
 pub enum StorageConfig {
     Local(LocalStorageConfig),
     S3(S3StorageConfig),
+}
+
+/// The YAML shape of `storage:` (a map with one of two keys).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageSection {
+    local: Option<LocalStorageConfig>,
+    s3: Option<S3StorageConfig>,
+}
+
+impl TryFrom<StorageSection> for StorageConfig {
+    type Error = String;
+
+    fn try_from(s: StorageSection) -> Result<Self, String> {
+        match (s.local, s.s3) {
+            (Some(l), None) => Ok(StorageConfig::Local(l)),
+            (None, Some(s)) => Ok(StorageConfig::S3(s)),
+            _ => Err("storage: set exactly one of `local` or `s3`".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,7 +299,10 @@ impl Config {
             check_base_url("public_base_url", base)?;
         }
         if self.max_json_body < 256 {
-            return Err(ConfigError::new("max_json_body", "must be at least 256 bytes"));
+            return Err(ConfigError::new(
+                "max_json_body",
+                "must be at least 256 bytes",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, k) in self.api_keys.iter().enumerate() {
@@ -282,10 +313,16 @@ impl Config {
                 ));
             }
             if k.id.is_empty() {
-                return Err(ConfigError::new(format!("api_keys[{i}].id"), "must not be empty"));
+                return Err(ConfigError::new(
+                    format!("api_keys[{i}].id"),
+                    "must not be empty",
+                ));
             }
             if !seen.insert(k.sha256.to_ascii_lowercase()) {
-                return Err(ConfigError::new(format!("api_keys[{i}].sha256"), "duplicate key"));
+                return Err(ConfigError::new(
+                    format!("api_keys[{i}].sha256"),
+                    "duplicate key",
+                ));
             }
         }
         match &self.storage {
@@ -301,7 +338,10 @@ impl Config {
                     ));
                 }
                 if l.max_upload_bytes == 0 {
-                    return Err(ConfigError::new("storage.local.max_upload_bytes", "must be > 0"));
+                    return Err(ConfigError::new(
+                        "storage.local.max_upload_bytes",
+                        "must be > 0",
+                    ));
                 }
             }
             StorageConfig::S3(s) => {
@@ -310,10 +350,9 @@ impl Config {
                     return Err(ConfigError::new("storage.s3.region", "must not be empty"));
                 }
                 if s.bucket.is_empty()
-                    || !s
-                        .bucket
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                    || !s.bucket.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                    })
                 {
                     return Err(ConfigError::new(
                         "storage.s3.bucket",
@@ -326,7 +365,10 @@ impl Config {
             }
         }
         for (i, o) in self.cors.allowed_origins.iter().enumerate() {
-            if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+            if o == "*"
+                || !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.ends_with('/')
+            {
                 return Err(ConfigError::new(
                     format!("cors.allowed_origins[{i}]"),
                     "must be an exact origin like https://app.example.com (no wildcard, no path)",
@@ -335,21 +377,34 @@ impl Config {
         }
         for (i, n) in self.from_url.allow_networks.iter().enumerate() {
             n.parse::<IpNet>().map_err(|e| {
-                ConfigError::new(format!("from_url.allow_networks[{i}]"), format!("{n:?}: {e}"))
+                ConfigError::new(
+                    format!("from_url.allow_networks[{i}]"),
+                    format!("{n:?}: {e}"),
+                )
             })?;
         }
         if self.from_url.max_concurrent_per_key == 0 {
-            return Err(ConfigError::new("from_url.max_concurrent_per_key", "must be at least 1"));
+            return Err(ConfigError::new(
+                "from_url.max_concurrent_per_key",
+                "must be at least 1",
+            ));
         }
         if self.from_url.timeout_secs == 0 || self.from_url.connect_timeout_secs == 0 {
-            return Err(ConfigError::new("from_url.timeout_secs", "timeouts must be at least 1s"));
+            return Err(ConfigError::new(
+                "from_url.timeout_secs",
+                "timeouts must be at least 1s",
+            ));
         }
         Ok(self)
     }
 
     /// `from_url.allow_networks`, parsed (validated at load).
     pub fn allow_networks(&self) -> Vec<IpNet> {
-        self.from_url.allow_networks.iter().filter_map(|n| n.parse().ok()).collect()
+        self.from_url
+            .allow_networks
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect()
     }
 }
 
@@ -361,10 +416,16 @@ fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {
 fn check_base_url(field: &str, v: &str) -> Result<(), ConfigError> {
     let u = url::Url::parse(v).map_err(|e| ConfigError::new(field, format!("{v:?}: {e}")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(ConfigError::new(field, "must be an http(s) URL with a host"));
+        return Err(ConfigError::new(
+            field,
+            "must be an http(s) URL with a host",
+        ));
     }
     if u.query().is_some() || v.ends_with('/') {
-        return Err(ConfigError::new(field, "must have no query and no trailing slash"));
+        return Err(ConfigError::new(
+            field,
+            "must have no query and no trailing slash",
+        ));
     }
     Ok(())
 }
@@ -404,12 +465,18 @@ mod tests {
     #[test]
     fn bad_key_hash_names_the_field() {
         let y = format!("{MIN}api_keys:\n  - id: a\n    sha256: abc\n    user_id: 1\n");
-        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "api_keys[0].sha256");
+        assert_eq!(
+            Config::from_yaml(&y).unwrap_err().field,
+            "api_keys[0].sha256"
+        );
     }
 
     #[test]
     fn bad_cidr_names_the_field() {
         let y = format!("{MIN}from_url:\n  allow_networks: [127.0.0.2/33]\n");
-        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.allow_networks[0]");
+        assert_eq!(
+            Config::from_yaml(&y).unwrap_err().field,
+            "from_url.allow_networks[0]"
+        );
     }
 }

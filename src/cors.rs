@@ -15,7 +15,9 @@ const ALLOW_HEADERS: &str = "authorization, content-type, x-amz-date, x-amz-cont
 
 impl Cors {
     pub fn new(origins: &[String]) -> Self {
-        Self { origins: origins.to_vec() }
+        Self {
+            origins: origins.to_vec(),
+        }
     }
 
     /// The request's Origin, if it is allowed.
@@ -49,7 +51,10 @@ mod tests {
     #[test]
     fn only_exact_origins() {
         let c = Cors::new(&["http://a.test:3000".to_string()]);
-        assert_eq!(c.allowed(Some(b"http://a.test:3000")), Some("http://a.test:3000"));
+        assert_eq!(
+            c.allowed(Some(b"http://a.test:3000")),
+            Some("http://a.test:3000")
+        );
         assert_eq!(c.allowed(Some(b"http://a.test:3000.evil")), None);
         assert_eq!(c.allowed(Some(b"null")), None);
         assert_eq!(c.allowed(None), None);

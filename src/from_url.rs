@@ -81,20 +81,39 @@ impl FromUrlService {
             return None;
         }
         *n += 1;
-        Some(Slot { key_id: key_id.to_string(), in_flight: self.in_flight.clone() })
+        Some(Slot {
+            key_id: key_id.to_string(),
+            in_flight: self.in_flight.clone(),
+        })
     }
 }
 
-pub async fn handle(routes: &UploadRoutes, session: &mut Session, origin: Option<&str>) -> pingora::Result<()> {
+pub async fn handle(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    origin: Option<&str>,
+) -> pingora::Result<()> {
     let request_id = new_request_id(now_ms());
     let reply = match run(routes, session).await {
         Ok(stored) => Reply::json(
             200,
-            &apimall::render_stored(&stored.url, &stored.key, &stored.content_type, stored.size, &request_id),
+            &apimall::render_stored(
+                &stored.url,
+                &stored.key,
+                &stored.content_type,
+                stored.size,
+                &request_id,
+            ),
         ),
         Err(e) => routes.error_reply(Dialect::ApiMall, &e, &request_id),
     };
-    send(session, reply.header("x-request-id", request_id), &routes.cors, origin).await
+    send(
+        session,
+        reply.header("x-request-id", request_id),
+        &routes.cors,
+        origin,
+    )
+    .await
 }
 
 struct Stored {
@@ -109,7 +128,10 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
     let body = routes.read_json(session).await?;
     let f = Fields::parse(&body)?;
     let url = f.req_str("url")?.to_string();
-    let filename = f.opt_str("filename")?.map(|n| check_filename("filename", n)).transpose()?;
+    let filename = f
+        .opt_str("filename")?
+        .map(|n| check_filename("filename", n))
+        .transpose()?;
     let override_type = f.opt_str("content_type")?.map(str::to_string);
     if let Some(ct) = &override_type {
         if !is_media_type(ct) {
@@ -118,11 +140,20 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
     }
     let base = routes.base_url(session)?;
     let svc = &routes.from_url;
-    let fetcher = svc.fetcher.as_ref().ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
-    let _slot = svc.acquire(&caller.key_id).ok_or(ApiError::RateLimited { retry_after_secs: 1 })?;
+    let fetcher = svc
+        .fetcher
+        .as_ref()
+        .ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
+    let _slot = svc.acquire(&caller.key_id).ok_or(ApiError::RateLimited {
+        retry_after_secs: 1,
+    })?;
 
     let mut resp = fetcher.fetch(&url).await.map_err(fetch_error)?;
-    let mut spool = svc.storage.spool(MAX_FILE_SIZE).await.map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
+    let mut spool = svc
+        .storage
+        .spool(MAX_FILE_SIZE)
+        .await
+        .map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
     let mut head: Vec<u8> = Vec::with_capacity(64);
     while let Some(chunk) = resp.next_chunk().await.map_err(fetch_error)? {
         if head.len() < 64 {
@@ -139,12 +170,20 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
     let header_type = resp
         .content_type
         .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|c| !c.is_empty() && c != "application/octet-stream" && c != "binary/octet-stream");
     let content_type = match (override_type, header_type) {
         (Some(o), _) => o,
         (None, Some(h)) => h,
-        (None, None) => sniff_content_type(&head).ok_or(ApiError::UnsupportedContentType)?.to_string(),
+        (None, None) => sniff_content_type(&head)
+            .ok_or(ApiError::UnsupportedContentType)?
+            .to_string(),
     };
     if !is_media_type(&content_type) {
         return Err(ApiError::UnsupportedContentType);
@@ -164,17 +203,28 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
         method: UploadMethod::Put,
     };
     let key = build_key(&input, &caller, OffsetDateTime::now_utc(), None);
-    let done = spool.finish().await.map_err(|e| ApiError::Internal(format!("fsync: {e:?}")))?;
+    let done = spool
+        .finish()
+        .await
+        .map_err(|e| ApiError::Internal(format!("fsync: {e:?}")))?;
     let size = done.len;
-    svc.storage.commit(done, &key, &content_type).await.map_err(ApiError::Internal)?;
-    Ok(Stored { url: svc.storage.public_url(&base, &key), key, content_type, size })
+    svc.storage
+        .commit(done, &key, &content_type)
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(Stored {
+        url: svc.storage.public_url(&base, &key),
+        key,
+        content_type,
+        size,
+    })
 }
 
 /// The last path segment of the source, cleaned; falls back to no stem.
 fn name_from_url(u: &url::Url) -> (String, Option<String>) {
     u.path_segments()
         .and_then(|mut s| s.next_back())
-        .and_then(|seg| crate::url_path::decode_path(seg))
+        .and_then(crate::url_path::decode_path)
         .and_then(|seg| check_filename("filename", &seg).ok())
         .unwrap_or_default()
 }

@@ -19,15 +19,30 @@ pub struct Reply {
 impl Reply {
     pub fn json(status: u16, v: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
-        Self { status, content_type: "application/json", body: Bytes::from(body), headers: Vec::new() }
+        Self {
+            status,
+            content_type: "application/json",
+            body: Bytes::from(body),
+            headers: Vec::new(),
+        }
     }
 
     pub fn xml(status: u16, body: String) -> Self {
-        Self { status, content_type: "application/xml", body: Bytes::from(body), headers: Vec::new() }
+        Self {
+            status,
+            content_type: "application/xml",
+            body: Bytes::from(body),
+            headers: Vec::new(),
+        }
     }
 
     pub fn empty(status: u16) -> Self {
-        Self { status, content_type: "", body: Bytes::new(), headers: Vec::new() }
+        Self {
+            status,
+            content_type: "",
+            body: Bytes::new(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -50,10 +65,13 @@ pub fn response_header(reply: &Reply) -> pingora::Result<ResponseHeader> {
 }
 
 /// Send a reply; `cors_origin` adds CORS headers for an allowed origin.
-pub async fn send(session: &mut Session, mut reply: Reply, cors: &crate::cors::Cors, cors_origin: Option<&str>) -> pingora::Result<()> {
-    if !session.is_body_done() {
-        session.set_keepalive(None);
-    }
+pub async fn send(
+    session: &mut Session,
+    mut reply: Reply,
+    cors: &crate::cors::Cors,
+    cors_origin: Option<&str>,
+) -> pingora::Result<()> {
+    finish_unread_body(session).await;
     let mut h = response_header(&reply)?;
     cors.decorate(&mut h, cors_origin);
     let body = std::mem::take(&mut reply.body);
@@ -63,6 +81,41 @@ pub async fn send(session: &mut Session, mut reply: Reply, cors: &crate::cors::C
     } else {
         session.write_response_header(Box::new(h), false).await?;
         session.write_response_body(Some(body), true).await
+    }
+}
+
+/// Bytes of an unread request body we are willing to discard to keep the connection.
+const DRAIN_LIMIT: usize = 1 << 20;
+/// Time we are willing to spend discarding it.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Before an early answer: discard a small unread body (like nginx's lingering close) so the
+/// client sees the answer instead of a reset and the connection stays usable; past the byte
+/// or time budget, close the connection after the answer instead. Either way leftover body
+/// bytes are never parsed as the next request.
+pub async fn finish_unread_body(session: &mut Session) {
+    if session.is_body_done() {
+        return;
+    }
+    let drained = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0usize;
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(b)) => {
+                    seen += b.len();
+                    if seen > DRAIN_LIMIT {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !drained || !session.is_body_done() {
+        session.set_keepalive(None);
     }
 }
 

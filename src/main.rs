@@ -54,7 +54,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let path = cli.conf.clone().ok_or("no configuration: pass -c conf/gateway.yaml")?;
+    let path = cli
+        .conf
+        .clone()
+        .ok_or("no configuration: pass -c conf/gateway.yaml")?;
     let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
     if let Some(l) = &cli.listen {
         cfg.listen = l.clone();
@@ -62,7 +65,9 @@ fn run(cli: Cli) -> Result<(), String> {
     if let Some(o) = &cli.origin {
         cfg.origin = vec![o.clone()];
     }
-    let cfg = cfg.validate().map_err(|e| format!("{e} (after command-line overrides)"))?;
+    let cfg = cfg
+        .validate()
+        .map_err(|e| format!("{e} (after command-line overrides)"))?;
     let gateway = Gateway::from_config(&cfg).map_err(|e| e.to_string())?;
     if cli.test {
         println!("configuration {} is valid", path.display());
@@ -79,7 +84,13 @@ fn run(cli: Cli) -> Result<(), String> {
     conf.graceful_shutdown_timeout_seconds = Some(cfg.server.graceful_shutdown_timeout_seconds);
     conf.upstream_keepalive_pool_size = cfg.server.upstream_keepalive_pool_size;
     conf.work_stealing = cfg.server.work_stealing;
-    let opt = Opt { upgrade: cli.upgrade, daemon: cli.daemon, nocapture: false, test: false, conf: None };
+    let opt = Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);

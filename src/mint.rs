@@ -63,19 +63,32 @@ pub struct Minted {
 
 /// memories-style asset id: `re_` and 18 digits.
 pub fn new_asset_id() -> String {
-    let n: u64 = rand::Rng::gen_range(&mut rand::thread_rng(), 100_000_000_000_000_000..1_000_000_000_000_000_000);
+    let n: u64 = rand::Rng::gen_range(
+        &mut rand::thread_rng(),
+        100_000_000_000_000_000..1_000_000_000_000_000_000,
+    );
     format!("re_{n}")
 }
 
 /// Build the object key for a caller.
-pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_id: Option<&str>) -> String {
+pub fn build_key(
+    input: &MintInput,
+    caller: &Caller,
+    now: OffsetDateTime,
+    asset_id: Option<&str>,
+) -> String {
     let ns = caller.namespace();
-    let ext = input.ext.as_deref().or_else(|| extension_for(&input.content_type));
+    let ext = input
+        .ext
+        .as_deref()
+        .or_else(|| extension_for(&input.content_type));
     let dot_ext = ext.map(|e| format!(".{e}")).unwrap_or_default();
     let (y, m, d) = date_parts(now);
     let token = random_token();
     match input.key_style {
-        KeyStyle::Dated if input.stem.is_empty() => format!("{ns}/{y:04}/{m:02}/{d:02}/{token}{dot_ext}"),
+        KeyStyle::Dated if input.stem.is_empty() => {
+            format!("{ns}/{y:04}/{m:02}/{d:02}/{token}{dot_ext}")
+        }
         KeyStyle::Dated => format!("{ns}/{y:04}/{m:02}/{d:02}/{token}-{}{dot_ext}", input.stem),
         KeyStyle::Compact => {
             let base = input.prefix.as_deref().unwrap_or(&ns);
@@ -86,7 +99,13 @@ pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_
 }
 
 /// Mint the URLs for a validated request.
-pub fn mint(storage: &Storage, base: &BaseUrl, caller: &Caller, input: &MintInput, now: OffsetDateTime) -> Minted {
+pub fn mint(
+    storage: &Storage,
+    base: &BaseUrl,
+    caller: &Caller,
+    input: &MintInput,
+    now: OffsetDateTime,
+) -> Minted {
     let asset_id = (input.key_style == KeyStyle::Asset).then(new_asset_id);
     let key = build_key(input, caller, now, asset_id.as_deref());
     let upload_url = match input.method {
@@ -101,7 +120,9 @@ pub fn mint(storage: &Storage, base: &BaseUrl, caller: &Caller, input: &MintInpu
             storage.presign_put(base, &key, &headers, input.expires_in, now)
         }
         // The multipart body's boundary is unknown at mint time, so only host is signed.
-        UploadMethod::MultipartPost => storage.presign_gateway(base, "POST", &key, &[], input.expires_in, now),
+        UploadMethod::MultipartPost => {
+            storage.presign_gateway(base, "POST", &key, &[], input.expires_in, now)
+        }
     };
     Minted {
         public_url: storage.public_url(base, &key),
@@ -109,18 +130,27 @@ pub fn mint(storage: &Storage, base: &BaseUrl, caller: &Caller, input: &MintInpu
         key,
         expires_in: input.expires_in,
         content_type: input.content_type.clone(),
-        max_file_size: input.size.unwrap_or(storage.max_upload_bytes).min(storage.max_upload_bytes.max(MAX_FILE_SIZE)),
+        max_file_size: input
+            .size
+            .unwrap_or(storage.max_upload_bytes)
+            .min(storage.max_upload_bytes.max(MAX_FILE_SIZE)),
         asset_id,
     }
 }
 
 /// True for `image/*`, `video/*` and `audio/*` with a non-empty, token-like subtype.
 pub fn is_media_type(ct: &str) -> bool {
-    let Some((ty, sub)) = ct.split_once('/') else { return false };
+    let Some((ty, sub)) = ct.split_once('/') else {
+        return false;
+    };
     let sub = sub.split(';').next().unwrap_or("").trim();
-    matches!(ty.to_ascii_lowercase().as_str(), "image" | "video" | "audio")
-        && !sub.is_empty()
-        && sub.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+    matches!(
+        ty.to_ascii_lowercase().as_str(),
+        "image" | "video" | "audio"
+    ) && !sub.is_empty()
+        && sub
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
         && !sub.eq_ignore_ascii_case("svg+xml")
 }
 
@@ -134,7 +164,13 @@ pub fn is_acceptable_content_type(ct: &str) -> bool {
         && ct.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !matches!(
             essence,
-            "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/javascript" | "application/javascript" | "text/xml" | "application/xml"
+            "text/html"
+                | "application/xhtml+xml"
+                | "image/svg+xml"
+                | "text/javascript"
+                | "application/javascript"
+                | "text/xml"
+                | "application/xml"
         )
 }
 
@@ -144,17 +180,34 @@ mod tests {
 
     #[test]
     fn media_types() {
-        for ok in ["image/png", "video/mp4", "audio/mpeg", "IMAGE/JPEG", "image/png; charset=x"] {
+        for ok in [
+            "image/png",
+            "video/mp4",
+            "audio/mpeg",
+            "IMAGE/JPEG",
+            "image/png; charset=x",
+        ] {
             assert!(is_media_type(ok), "{ok}");
         }
-        for bad in ["text/plain", "image/", "image", "application/pdf", "image/svg+xml", "image/p ng", "imagex/png"] {
+        for bad in [
+            "text/plain",
+            "image/",
+            "image",
+            "application/pdf",
+            "image/svg+xml",
+            "image/p ng",
+            "imagex/png",
+        ] {
             assert!(!is_media_type(bad), "{bad}");
         }
     }
 
     #[test]
     fn keys_are_namespaced_and_unique() {
-        let caller = Caller { key_id: "k".into(), user_id: 12 };
+        let caller = Caller {
+            key_id: "k".into(),
+            user_id: 12,
+        };
         let now = time::macros::datetime!(2026-05-19 10:00 UTC);
         let input = MintInput {
             stem: "cover".into(),
@@ -170,12 +223,27 @@ mod tests {
         assert!(a.starts_with("uploads/user/12/2026/05/19/"), "{a}");
         assert!(a.ends_with("-cover.png"), "{a}");
         assert_ne!(a, build_key(&input, &caller, now, None));
-        let compact = MintInput { key_style: KeyStyle::Compact, ..input.clone() };
+        let compact = MintInput {
+            key_style: KeyStyle::Compact,
+            ..input.clone()
+        };
         let c = build_key(&compact, &caller, now, None);
-        assert!(c.starts_with("uploads/user/12/20260519-") && c.ends_with(".png"), "{c}");
-        let asset = MintInput { key_style: KeyStyle::Asset, ext: Some("mp4".into()), ..input };
-        assert_eq!(build_key(&asset, &caller, now, Some("re_1")), "uploads/user/12/assets/re_1.mp4");
+        assert!(
+            c.starts_with("uploads/user/12/20260519-") && c.ends_with(".png"),
+            "{c}"
+        );
+        let asset = MintInput {
+            key_style: KeyStyle::Asset,
+            ext: Some("mp4".into()),
+            ..input
+        };
+        assert_eq!(
+            build_key(&asset, &caller, now, Some("re_1")),
+            "uploads/user/12/assets/re_1.mp4"
+        );
         let id = new_asset_id();
-        assert!(id.starts_with("re_") && id.len() == 21 && id[3..].bytes().all(|b| b.is_ascii_digit()));
+        assert!(
+            id.starts_with("re_") && id.len() == 21 && id[3..].bytes().all(|b| b.is_ascii_digit())
+        );
     }
 }

@@ -32,17 +32,32 @@ pub fn s3_error_xml(code: &str, message: &str, resource: &str, request_id: &str)
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn s3_error(status: u16, code: &str, message: &str, resource: &str, request_id: &str) -> Reply {
     Reply::xml(status, s3_error_xml(code, message, resource, request_id))
 }
 
-pub async fn handle(routes: &UploadRoutes, session: &mut Session, origin: Option<&str>) -> pingora::Result<()> {
+pub async fn handle(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    origin: Option<&str>,
+) -> pingora::Result<()> {
     let request_id = new_request_id(now_ms());
     match respond(routes, session, &request_id).await {
-        Some(reply) => send(session, reply.header("x-amz-request-id", request_id), &routes.cors, origin).await,
+        Some(reply) => {
+            send(
+                session,
+                reply.header("x-amz-request-id", request_id),
+                &routes.cors,
+                origin,
+            )
+            .await
+        }
         None => Ok(()),
     }
 }
@@ -56,7 +71,13 @@ async fn respond(routes: &UploadRoutes, session: &mut Session, rid: &str) -> Opt
         .and_then(decode_path)
         .filter(|k| key_is_safe(k))
     else {
-        return Some(s3_error(400, "InvalidArgument", "Invalid object key", &path, rid));
+        return Some(s3_error(
+            400,
+            "InvalidArgument",
+            "Invalid object key",
+            &path,
+            rid,
+        ));
     };
     let method = session.req_header().method.clone();
     let local = matches!(routes.storage.backend, Backend::Local(_));
@@ -64,35 +85,80 @@ async fn respond(routes: &UploadRoutes, session: &mut Session, rid: &str) -> Opt
         "PUT" if local => Some(put_object(routes, session, &path, &key, rid).await),
         "POST" => Some(post_multipart(routes, session, &path, &key, rid).await),
         "GET" | "HEAD" if local => serve_object(routes, session, &path, &key, rid).await,
-        _ => Some(s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", &path, rid)),
+        _ => Some(s3_error(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            &path,
+            rid,
+        )),
     }
 }
 
 /// Verify the presigned URL for `method`; an S3 error reply on failure.
-fn verify(routes: &UploadRoutes, session: &Session, method: &str, path: &str, rid: &str) -> Result<(), Reply> {
+fn verify(
+    routes: &UploadRoutes,
+    session: &Session,
+    method: &str,
+    path: &str,
+    rid: &str,
+) -> Result<(), Reply> {
     let req = session.req_header();
     let raw_query = req.uri.query().unwrap_or("");
     if !raw_query.contains("X-Amz-Signature") && !raw_query.contains("X-Amz-Credential") {
         return Err(s3_error(403, "AccessDenied", "Access Denied", path, rid));
     }
-    let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers: &req.headers };
-    verify_presigned(&routes.storage.gateway_signer, &pre, OffsetDateTime::now_utc())
-        .map(|_| ())
-        .map_err(|e| Reply::xml(e.status(), e.to_xml(path, rid)))
+    let pre = PresignedRequest {
+        method,
+        raw_path: req.uri.path(),
+        raw_query,
+        headers: &req.headers,
+    };
+    verify_presigned(
+        &routes.storage.gateway_signer,
+        &pre,
+        OffsetDateTime::now_utc(),
+    )
+    .map(|_| ())
+    .map_err(|e| Reply::xml(e.status(), e.to_xml(path, rid)))
 }
 
-async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, key: &str, rid: &str) -> Reply {
+async fn put_object(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    path: &str,
+    key: &str,
+    rid: &str,
+) -> Reply {
     if let Err(r) = verify(routes, session, "PUT", path, rid) {
         return r;
     }
     let Backend::Local(store) = &routes.storage.backend else {
-        return s3_error(405, "MethodNotAllowed", "Uploads go to the bucket directly", path, rid);
+        return s3_error(
+            405,
+            "MethodNotAllowed",
+            "Uploads go to the bucket directly",
+            path,
+            rid,
+        );
     };
     let Some(len) = declared_length(session) else {
-        return s3_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.", path, rid);
+        return s3_error(
+            411,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.",
+            path,
+            rid,
+        );
     };
     if len > store.max_upload_bytes {
-        return s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", path, rid);
+        return s3_error(
+            400,
+            "EntityTooLarge",
+            "Your proposed upload exceeds the maximum allowed size",
+            path,
+            rid,
+        );
     }
     let content_type = header_bytes(session, "content-type")
         .and_then(|v| std::str::from_utf8(v).ok())
@@ -108,17 +174,37 @@ async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, ke
             Ok(Some(chunk)) => match spool.write(&chunk).await {
                 Ok(()) => {}
                 Err(SpoolError::TooLarge) => {
-                    return s3_error(400, "IncompleteBody", "The body is larger than the Content-Length", path, rid)
+                    return s3_error(
+                        400,
+                        "IncompleteBody",
+                        "The body is larger than the Content-Length",
+                        path,
+                        rid,
+                    )
                 }
                 Err(SpoolError::Io(e)) => return internal(path, rid, &format!("write: {e}")),
             },
             Ok(None) => break,
             // Client went away mid-body: the spool's Drop removes the temp file.
-            Err(_) => return s3_error(400, "IncompleteBody", "The request body was cut off", path, rid),
+            Err(_) => {
+                return s3_error(
+                    400,
+                    "IncompleteBody",
+                    "The request body was cut off",
+                    path,
+                    rid,
+                )
+            }
         }
     }
     if spool.len() != len {
-        return s3_error(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header", path, rid);
+        return s3_error(
+            400,
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header",
+            path,
+            rid,
+        );
     }
     let done = match spool.finish().await {
         Ok(d) => d,
@@ -132,10 +218,22 @@ async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, ke
 
 fn internal(path: &str, rid: &str, detail: &str) -> Reply {
     log::error!("{rid} store {path}: {detail}");
-    s3_error(500, "InternalError", "We encountered an internal error. Please try again.", path, rid)
+    s3_error(
+        500,
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+        path,
+        rid,
+    )
 }
 
-async fn post_multipart(routes: &UploadRoutes, session: &mut Session, path: &str, key: &str, rid: &str) -> Reply {
+async fn post_multipart(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    path: &str,
+    key: &str,
+    rid: &str,
+) -> Reply {
     if let Err(r) = verify(routes, session, "POST", path, rid) {
         return r;
     }
@@ -143,7 +241,13 @@ async fn post_multipart(routes: &UploadRoutes, session: &mut Session, path: &str
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|ct| multer::parse_boundary(ct).ok());
     let Some(boundary) = boundary else {
-        return s3_error(400, "InvalidArgument", "POST requires multipart/form-data with a file field", path, rid);
+        return s3_error(
+            400,
+            "InvalidArgument",
+            "POST requires multipart/form-data with a file field",
+            path,
+            rid,
+        );
     };
     let content_type = key
         .rsplit_once('.')
@@ -163,7 +267,11 @@ async fn post_multipart(routes: &UploadRoutes, session: &mut Session, path: &str
             match session.read_request_body().await {
                 Ok(Some(b)) => {
                     total += b.len() as u64;
-                    let item = if total > body_cap { Err(std::io::Error::other("body too large")) } else { Ok(b) };
+                    let item = if total > body_cap {
+                        Err(std::io::Error::other("body too large"))
+                    } else {
+                        Ok(b)
+                    };
                     let stop = item.is_err();
                     if tx.send(item).await.is_err() || stop {
                         break;
@@ -178,47 +286,81 @@ async fn post_multipart(routes: &UploadRoutes, session: &mut Session, path: &str
         }
         drop(tx);
     };
-    let consume = async move {
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-        let mut mp = multer::Multipart::new(stream, boundary);
-        let mut spool = Some(spool);
-        let mut stored = None;
-        loop {
-            let field = match mp.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => return Err(MultipartFail::Body(e.to_string())),
-            };
-            let is_file = field.name() == Some("file");
-            let mut field = field;
-            match (is_file, spool.take()) {
-                (true, Some(mut s)) => {
-                    while let Some(chunk) = field.chunk().await.map_err(|e| MultipartFail::Body(e.to_string()))? {
-                        s.write(&chunk).await.map_err(|e| match e {
-                            SpoolError::TooLarge => MultipartFail::TooLarge,
-                            SpoolError::Io(e) => MultipartFail::Io(e.to_string()),
-                        })?;
+    let consume =
+        async move {
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|x| (x, rx))
+            });
+            let mut mp = multer::Multipart::new(stream, boundary);
+            let mut spool = Some(spool);
+            let mut stored = None;
+            loop {
+                let field = match mp.next_field().await {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => return Err(MultipartFail::Body(e.to_string())),
+                };
+                let is_file = field.name() == Some("file");
+                let mut field = field;
+                match (is_file, spool.take()) {
+                    (true, Some(mut s)) => {
+                        while let Some(chunk) = field
+                            .chunk()
+                            .await
+                            .map_err(|e| MultipartFail::Body(e.to_string()))?
+                        {
+                            s.write(&chunk).await.map_err(|e| match e {
+                                SpoolError::TooLarge => MultipartFail::TooLarge,
+                                SpoolError::Io(e) => MultipartFail::Io(e.to_string()),
+                            })?;
+                        }
+                        stored = Some(s);
                     }
-                    stored = Some(s);
-                }
-                (_, s) => {
-                    spool = s;
-                    while field.chunk().await.map_err(|e| MultipartFail::Body(e.to_string()))?.is_some() {}
+                    (_, s) => {
+                        spool = s;
+                        while field
+                            .chunk()
+                            .await
+                            .map_err(|e| MultipartFail::Body(e.to_string()))?
+                            .is_some()
+                        {}
+                    }
                 }
             }
-        }
-        stored.ok_or(MultipartFail::NoFile)
-    };
+            stored.ok_or(MultipartFail::NoFile)
+        };
     let ((), result) = tokio::join!(pump, consume);
     let spool = match result {
         Ok(s) => s,
         Err(MultipartFail::NoFile) => {
-            return s3_error(400, "InvalidArgument", "POST requires a form field named file", path, rid)
+            return s3_error(
+                400,
+                "InvalidArgument",
+                "POST requires a form field named file",
+                path,
+                rid,
+            )
         }
         Err(MultipartFail::TooLarge) => {
-            return s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", path, rid)
+            return s3_error(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+                path,
+                rid,
+            )
         }
-        Err(MultipartFail::Body(m)) => return s3_error(400, "MalformedPOSTRequest", &format!("The body of your POST request is not well-formed multipart/form-data: {m}"), path, rid),
+        Err(MultipartFail::Body(m)) => {
+            return s3_error(
+                400,
+                "MalformedPOSTRequest",
+                &format!(
+                    "The body of your POST request is not well-formed multipart/form-data: {m}"
+                ),
+                path,
+                rid,
+            )
+        }
         Err(MultipartFail::Io(m)) => return internal(path, rid, &m),
     };
     if spool.is_empty() {
@@ -251,11 +393,15 @@ pub enum RangeSpec {
 
 /// Parse one byte range; several ranges or bad syntax fall back to the full object (RFC 9110 allows ignoring Range).
 pub fn parse_range(header: Option<&str>, len: u64) -> RangeSpec {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return RangeSpec::Full };
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeSpec::Full;
+    };
     if spec.contains(',') {
         return RangeSpec::Full;
     }
-    let Some((a, b)) = spec.trim().split_once('-') else { return RangeSpec::Full };
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
         match b.parse::<u64>() {
@@ -264,7 +410,9 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeSpec {
             Err(_) => return RangeSpec::Full,
         }
     } else {
-        let Ok(start) = a.parse::<u64>() else { return RangeSpec::Full };
+        let Ok(start) = a.parse::<u64>() else {
+            return RangeSpec::Full;
+        };
         let end = if b.is_empty() {
             len.saturating_sub(1)
         } else {
@@ -281,24 +429,51 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeSpec {
     RangeSpec::Partial(range.0, range.1)
 }
 
-async fn serve_object(routes: &UploadRoutes, session: &mut Session, path: &str, key: &str, rid: &str) -> Option<Reply> {
+async fn serve_object(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    path: &str,
+    key: &str,
+    rid: &str,
+) -> Option<Reply> {
     let Backend::Local(store) = &routes.storage.backend else {
-        return Some(s3_error(404, "NoSuchKey", "The specified key does not exist.", path, rid));
+        return Some(s3_error(
+            404,
+            "NoSuchKey",
+            "The specified key does not exist.",
+            path,
+            rid,
+        ));
     };
     let Some(meta) = store.meta(key).await else {
-        return Some(s3_error(404, "NoSuchKey", "The specified key does not exist.", path, rid));
+        return Some(s3_error(
+            404,
+            "NoSuchKey",
+            "The specified key does not exist.",
+            path,
+            rid,
+        ));
     };
     if header_bytes(session, "if-none-match").is_some_and(|v| v == meta.etag.as_bytes()) {
         return Some(Reply::empty(304).header("etag", meta.etag));
     }
-    let range = parse_range(header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok()), meta.size);
+    let range = parse_range(
+        header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok()),
+        meta.size,
+    );
     let (status, start, end) = match range {
         RangeSpec::Full => (200, 0, meta.size.saturating_sub(1)),
         RangeSpec::Partial(s, e) => (206, s, e),
         RangeSpec::Unsatisfiable => {
             return Some(
-                s3_error(416, "InvalidRange", "The requested range is not satisfiable", path, rid)
-                    .header("content-range", format!("bytes */{}", meta.size)),
+                s3_error(
+                    416,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                    path,
+                    rid,
+                )
+                .header("content-range", format!("bytes */{}", meta.size)),
             );
         }
     };
@@ -315,7 +490,10 @@ async fn serve_object(routes: &UploadRoutes, session: &mut Session, path: &str, 
     let _ = h.insert_header("x-content-type-options", "nosniff");
     let _ = h.insert_header("x-amz-request-id", rid);
     if status == 206 {
-        let _ = h.insert_header("content-range", format!("bytes {start}-{end}/{}", meta.size));
+        let _ = h.insert_header(
+            "content-range",
+            format!("bytes {start}-{end}/{}", meta.size),
+        );
     }
     StreamReply::respond(routes, session, h, store.object_path(key), start, count).await
 }
@@ -332,15 +510,24 @@ impl StreamReply {
         start: u64,
         count: u64,
     ) -> Option<Reply> {
-        let origin = routes.cors.allowed(header_bytes(session, "origin")).map(str::to_owned);
+        let origin = routes
+            .cors
+            .allowed(header_bytes(session, "origin"))
+            .map(str::to_owned);
         routes.cors.decorate(&mut h, origin.as_deref());
         let head = session.req_header().method == http::Method::HEAD;
         let opened = match file {
             Some(p) => tokio::fs::File::open(p).await.ok(),
             None => None,
         };
-        let Some(mut f) = opened else { return Some(Reply::empty(404)) };
-        if session.write_response_header(Box::new(h), head || count == 0).await.is_err() {
+        let Some(mut f) = opened else {
+            return Some(Reply::empty(404));
+        };
+        if session
+            .write_response_header(Box::new(h), head || count == 0)
+            .await
+            .is_err()
+        {
             return None;
         }
         if head || count == 0 {
@@ -363,7 +550,11 @@ impl StreamReply {
             };
             buf.truncate(n);
             left -= n as u64;
-            if session.write_response_body(Some(Bytes::from(buf)), left == 0).await.is_err() {
+            if session
+                .write_response_body(Some(Bytes::from(buf)), left == 0)
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
@@ -382,7 +573,10 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10), RangeSpec::Partial(5, 9));
         assert_eq!(parse_range(Some("bytes=-3"), 10), RangeSpec::Partial(7, 9));
         assert_eq!(parse_range(Some("bytes=-30"), 10), RangeSpec::Partial(0, 9));
-        assert_eq!(parse_range(Some("bytes=8-100"), 10), RangeSpec::Partial(8, 9));
+        assert_eq!(
+            parse_range(Some("bytes=8-100"), 10),
+            RangeSpec::Partial(8, 9)
+        );
         assert_eq!(parse_range(Some("bytes=10-"), 10), RangeSpec::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-0"), 10), RangeSpec::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), RangeSpec::Full);

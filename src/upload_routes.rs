@@ -56,17 +56,26 @@ impl UploadRoutes {
         let storage = Arc::new(Storage::from_config(&cfg.storage)?);
         let public_base = match &cfg.public_base_url {
             Some(b) => Some(
-                BaseUrl::parse(b).ok_or_else(|| ConfigError::new("public_base_url", "not a valid URL"))?,
+                BaseUrl::parse(b)
+                    .ok_or_else(|| ConfigError::new("public_base_url", "not a valid URL"))?,
             ),
             None => None,
         };
         Ok(Self {
-            routes: RouteTable { dialects, from_url: d.apimall, object_path: storage.gateway_path.clone() },
+            routes: RouteTable {
+                dialects,
+                from_url: d.apimall,
+                object_path: storage.gateway_path.clone(),
+            },
             keys: ApiKeys::from_config(&cfg.api_keys),
             from_url: FromUrlService::from_config(cfg, storage.clone())?,
             storage,
             cors: Cors::new(&cfg.cors.allowed_origins),
-            gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            gateway_hosts: cfg
+                .gateway_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             public_base,
             max_json_body: cfg.max_json_body,
         })
@@ -84,7 +93,10 @@ impl UploadRoutes {
             // The key borrows the session; re-borrowed inside the object handler.
             Route::Object(_) => Route::Object(""),
         };
-        let origin = self.cors.allowed(header_bytes(session, "origin")).map(str::to_owned);
+        let origin = self
+            .cors
+            .allowed(header_bytes(session, "origin"))
+            .map(str::to_owned);
         if session.req_header().method == http::Method::OPTIONS {
             self.preflight(session, origin.as_deref()).await?;
             return Ok(true);
@@ -92,7 +104,9 @@ impl UploadRoutes {
         match route {
             Route::Mint(d) => self.mint_route(session, d, origin.as_deref()).await?,
             Route::FromUrl => crate::from_url::handle(self, session, origin.as_deref()).await?,
-            Route::Object(_) => crate::object_routes::handle(self, session, origin.as_deref()).await?,
+            Route::Object(_) => {
+                crate::object_routes::handle(self, session, origin.as_deref()).await?
+            }
             Route::Passthrough => return Ok(false),
         }
         Ok(true)
@@ -103,22 +117,31 @@ impl UploadRoutes {
             Some(o) => {
                 let mut h = crate::http_io::response_header(&Reply::empty(204))?;
                 self.cors.decorate_preflight(&mut h, o);
-                if !session.is_body_done() {
-                    session.set_keepalive(None);
-                }
+                crate::http_io::finish_unread_body(session).await;
                 session.write_response_header(Box::new(h), true).await
             }
             None => send(session, Reply::empty(403), &self.cors, None).await,
         }
     }
 
-    async fn mint_route(&self, session: &mut Session, dialect: Dialect, origin: Option<&str>) -> pingora::Result<()> {
+    async fn mint_route(
+        &self,
+        session: &mut Session,
+        dialect: Dialect,
+        origin: Option<&str>,
+    ) -> pingora::Result<()> {
         let request_id = new_request_id(now_ms());
         let reply = match self.mint_inner(session, dialect, &request_id).await {
             Ok(body) => Reply::json(200, &body),
             Err(e) => self.error_reply(dialect, &e, &request_id),
         };
-        send(session, reply.header("x-request-id", request_id), &self.cors, origin).await
+        send(
+            session,
+            reply.header("x-request-id", request_id),
+            &self.cors,
+            origin,
+        )
+        .await
     }
 
     /// An error in the dialect's envelope, logged once here.
@@ -136,13 +159,29 @@ impl UploadRoutes {
         reply
     }
 
-    async fn mint_inner(&self, session: &mut Session, dialect: Dialect, request_id: &str) -> Result<serde_json::Value, ApiError> {
+    async fn mint_inner(
+        &self,
+        session: &mut Session,
+        dialect: Dialect,
+        request_id: &str,
+    ) -> Result<serde_json::Value, ApiError> {
         let caller = self.admit(session, dialect)?.clone();
         let body = self.read_json(session).await?;
         let input = dialect.parse(&body, &caller)?;
         let base = self.base_url(session)?;
-        let minted = mint(&self.storage, &base, &caller, &input, OffsetDateTime::now_utc());
-        log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
+        let minted = mint(
+            &self.storage,
+            &base,
+            &caller,
+            &input,
+            OffsetDateTime::now_utc(),
+        );
+        log::debug!(
+            "{request_id} {} minted {} for key {}",
+            dialect.name(),
+            minted.key,
+            caller.key_id
+        );
         Ok(dialect.render_success(&minted, request_id))
     }
 
@@ -158,14 +197,19 @@ impl UploadRoutes {
                 return Err(ApiError::NonGatewayHost);
             }
         }
-        self.keys.authenticate(header_bytes(session, "authorization"), dialect.auth_style())
+        self.keys
+            .authenticate(header_bytes(session, "authorization"), dialect.auth_style())
     }
 
     pub(crate) async fn read_json(&self, session: &mut Session) -> Result<bytes::Bytes, ApiError> {
-        read_body_capped(session, self.max_json_body).await.map_err(|e| match e {
-            BodyError::TooLarge => ApiError::BodyTooLarge { limit: self.max_json_body },
-            BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),
-        })
+        read_body_capped(session, self.max_json_body)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge => ApiError::BodyTooLarge {
+                    limit: self.max_json_body,
+                },
+                BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),
+            })
     }
 
     /// The base for URLs: the configured one, else the address the client reached.
@@ -190,7 +234,10 @@ pub fn request_host(session: &Session) -> Option<&str> {
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map(|(h, _)| &host[..=h.len()]).unwrap_or(host);
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..=h.len()])
+            .unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }

@@ -54,7 +54,13 @@ pub fn render_success(m: &Minted, request_id: &str) -> Value {
 }
 
 /// `from-url` success: `{success, data:{url,key,content_type,file_size}, request_id}`.
-pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, request_id: &str) -> Value {
+pub fn render_stored(
+    url: &str,
+    key: &str,
+    content_type: &str,
+    file_size: u64,
+    request_id: &str,
+) -> Value {
     json!({
         "success": true,
         "data": { "url": url, "key": key, "content_type": content_type, "file_size": file_size },
@@ -65,7 +71,9 @@ pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, r
 pub fn render_error(e: &ApiError, request_id: &str) -> Value {
     let details = match e {
         // The page's own example: "Unsupported content_type" with the size cap in details.
-        ApiError::UnsupportedContentType | ApiError::InvalidFileSize { .. } => json!({ "max_file_size": MAX_FILE_SIZE }),
+        ApiError::UnsupportedContentType | ApiError::InvalidFileSize { .. } => {
+            json!({ "max_file_size": MAX_FILE_SIZE })
+        }
         ApiError::FetchFailed { status: Some(s) } => json!({ "status": s }),
         ApiError::RateLimited { retry_after_secs } => json!({ "retry_after": retry_after_secs }),
         ApiError::BodyTooLarge { limit } => json!({ "max_body_size": limit }),

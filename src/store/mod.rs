@@ -47,8 +47,14 @@ impl BaseUrl {
     pub fn from_host(host: &str) -> Option<Self> {
         let ok = !host.is_empty()
             && host.len() <= 255
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase(), path: String::new() })
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        ok.then(|| Self {
+            scheme: "http".into(),
+            authority: host.to_ascii_lowercase(),
+            path: String::new(),
+        })
     }
 
     pub fn join(&self, path: &str) -> String {
@@ -58,7 +64,7 @@ impl BaseUrl {
 
 pub enum Backend {
     Local(LocalStore),
-    S3(S3Store),
+    S3(Box<S3Store>),
 }
 
 /// The configured storage plus the gateway's own URL signer.
@@ -85,9 +91,9 @@ impl Storage {
                 let store = LocalStore::open(&l.root, l.max_upload_bytes).map_err(|e| {
                     ConfigError::new("storage.local.root", format!("{}: {e}", l.root.display()))
                 })?;
-                let secret = store
-                    .signing_secret()
-                    .map_err(|e| ConfigError::new("storage.local.root", format!("signing key: {e}")))?;
+                let secret = store.signing_secret().map_err(|e| {
+                    ConfigError::new("storage.local.root", format!("signing key: {e}"))
+                })?;
                 Ok(Self {
                     gateway_signer: Signer::new(
                         Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None),
@@ -113,8 +119,9 @@ impl Storage {
                         hex::encode(b)
                     });
                 let tmp_dir = std::env::temp_dir().join("presign-gateway");
-                std::fs::create_dir_all(&tmp_dir)
-                    .map_err(|e| ConfigError::new("storage.s3", format!("temp dir {}: {e}", tmp_dir.display())))?;
+                std::fs::create_dir_all(&tmp_dir).map_err(|e| {
+                    ConfigError::new("storage.s3", format!("temp dir {}: {e}", tmp_dir.display()))
+                })?;
                 Ok(Self {
                     gateway_signer: Signer::new(
                         Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None),
@@ -124,14 +131,21 @@ impl Storage {
                     gateway_path: "/_gateway/upload".into(),
                     tmp_dir,
                     max_upload_bytes: s.max_upload_bytes,
-                    backend: Backend::S3(store),
+                    backend: Backend::S3(Box::new(store)),
                 })
             }
         }
     }
 
     /// A presigned PUT for `key`, signing `headers` besides host.
-    pub fn presign_put(&self, base: &BaseUrl, key: &str, headers: &[(&str, &str)], expires_in: u32, now: OffsetDateTime) -> String {
+    pub fn presign_put(
+        &self,
+        base: &BaseUrl,
+        key: &str,
+        headers: &[(&str, &str)],
+        expires_in: u32,
+        now: OffsetDateTime,
+    ) -> String {
         match &self.backend {
             Backend::Local(_) => self.presign_gateway(base, "PUT", key, headers, expires_in, now),
             Backend::S3(s3) => s3.presign("PUT", key, headers, expires_in, now),
@@ -139,10 +153,25 @@ impl Storage {
     }
 
     /// A URL on the gateway itself, signed with the gateway's key.
-    pub fn presign_gateway(&self, base: &BaseUrl, method: &str, key: &str, headers: &[(&str, &str)], expires_in: u32, now: OffsetDateTime) -> String {
+    pub fn presign_gateway(
+        &self,
+        base: &BaseUrl,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        expires_in: u32,
+        now: OffsetDateTime,
+    ) -> String {
         let path = format!("{}{}/{key}", base.path, self.gateway_path);
         self.gateway_signer.presign_url(
-            &PresignRequest { method, scheme: &base.scheme, host: &base.authority, path: &path, expires_in, headers },
+            &PresignRequest {
+                method,
+                scheme: &base.scheme,
+                host: &base.authority,
+                path: &path,
+                expires_in,
+                headers,
+            },
             now,
         )
     }
@@ -161,9 +190,18 @@ impl Storage {
     }
 
     /// Store a finished spool as `key`, in whichever backend is configured.
-    pub async fn commit(&self, spooled: Spooled, key: &str, content_type: &str) -> Result<(), String> {
+    pub async fn commit(
+        &self,
+        spooled: Spooled,
+        key: &str,
+        content_type: &str,
+    ) -> Result<(), String> {
         match &self.backend {
-            Backend::Local(l) => l.commit(spooled, key, content_type).await.map(|_| ()).map_err(|e| e.to_string()),
+            Backend::Local(l) => l
+                .commit(spooled, key, content_type)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Backend::S3(s3) => s3.put_spooled(&spooled, key, content_type).await,
         }
     }

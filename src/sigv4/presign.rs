@@ -1,0 +1,164 @@
+//! The query-string form: presigned URLs.
+//!
+//! ```text
+//! {scheme}://{host}{CanonicalURI}?X-Amz-Algorithm=AWS4-HMAC-SHA256
+//!     &X-Amz-Credential={akid}%2F{scope}&X-Amz-Date={date}&X-Amz-Expires={secs}
+//!     &X-Amz-SignedHeaders={names}[&X-Amz-Security-Token={token}]&X-Amz-Signature={sig}
+//! ```
+//! The parameters come in botocore's order, so our URLs equal botocore's byte for byte. That
+//! order is sorted except for the session token, which the canonical query string sorts
+//! before `X-Amz-SignedHeaders`; the canonical query is hashed out of the URL in pieces.
+//! The payload is `UNSIGNED-PAYLOAD`: the body is unknown when the URL is minted.
+
+use std::fmt::Write as _;
+
+use time::OffsetDateTime;
+
+use crate::sigv4::{
+    encode_component, write_canonical_uri, write_string_to_sign, AmzDate, CanonicalHeaders,
+    CanonicalRequest, EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
+};
+
+/// Longest validity S3 accepts for a presigned URL: seven days.
+pub const MAX_EXPIRES_SECS: u32 = 604_800;
+
+/// A request to presign.
+#[derive(Debug, Clone, Copy)]
+pub struct PresignRequest<'a> {
+    /// HTTP method, e.g. `PUT`.
+    pub method: &'a str,
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// The authority exactly as the `Host` header will carry it, with any non-default port.
+    pub host: &'a str,
+    /// The *decoded* path, e.g. `/media/uploads/a b+c.png`. It is encoded S3-style: RFC 3986
+    /// unreserved characters and `/` kept, everything else `%XX`; no normalisation.
+    pub path: &'a str,
+    /// Validity in seconds; clamped to `1..=604800` (S3 refuses anything else).
+    pub expires_in: u32,
+    /// Headers to sign besides `host`, e.g. `[("content-type", "image/png")]`. The client
+    /// must then send exactly these values. A `host` entry here is ignored.
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
+/// The intermediate texts of one presigning, for tests and debugging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresignTrace {
+    /// The canonical request that was hashed.
+    pub canonical_request: String,
+    /// The string to sign.
+    pub string_to_sign: String,
+}
+
+impl Signer {
+    /// Mints a presigned URL (see the module docs for its shape) valid from `now` for
+    /// `req.expires_in` seconds.
+    pub fn presign_url(&self, req: &PresignRequest<'_>, now: OffsetDateTime) -> String {
+        self.presign(req, now, None)
+    }
+
+    /// [`Signer::presign_url`], also returning the canonical request and string to sign.
+    pub fn presign_url_traced(
+        &self,
+        req: &PresignRequest<'_>,
+        now: OffsetDateTime,
+    ) -> (String, PresignTrace) {
+        let mut trace = PresignTrace::default();
+        let url = self.presign(req, now, Some(&mut trace));
+        (url, trace)
+    }
+
+    fn presign(
+        &self,
+        req: &PresignRequest<'_>,
+        now: OffsetDateTime,
+        trace: Option<&mut PresignTrace>,
+    ) -> String {
+        let date = AmzDate::new(now);
+        let key = self.signing_key(date.date());
+        let creds = self.credentials();
+        let headers = CanonicalHeaders::new(
+            std::iter::once(("host", req.host)).chain(
+                req.headers
+                    .iter()
+                    .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                    .copied(),
+            ),
+        );
+        let expires = req.expires_in.clamp(1, MAX_EXPIRES_SECS);
+
+        let token_len = creds.session_token.as_ref().map_or(0, |t| t.len() * 3 + 24);
+        let mut url = String::with_capacity(
+            req.scheme.len()
+                + req.host.len()
+                + req.path.len() * 3
+                + key.scope().len()
+                + creds.access_key_id.len()
+                + token_len
+                + 64 * req.headers.len()
+                + 300,
+        );
+        url.push_str(req.scheme);
+        url.push_str("://");
+        url.push_str(req.host);
+
+        // <CanonicalURI>
+        let uri_start = url.len();
+        write_canonical_uri(&mut url, req.path.as_bytes(), UriMode::S3);
+        let uri_end = url.len();
+        url.push('?');
+
+        // <CanonicalQueryString>, written in URL order; see the module docs.
+        let q_start = url.len();
+        url.push_str("X-Amz-Algorithm=");
+        url.push_str(ALGORITHM);
+        url.push_str("&X-Amz-Credential=");
+        encode_component(&mut url, creds.access_key_id.as_bytes());
+        url.push_str("%2F");
+        encode_component(&mut url, key.scope().as_bytes());
+        url.push_str("&X-Amz-Date=");
+        url.push_str(date.as_str());
+        url.push_str("&X-Amz-Expires=");
+        // Writing to a String cannot fail.
+        let _ = write!(url, "{expires}");
+        let signed_start = url.len();
+        url.push_str("&X-Amz-SignedHeaders=");
+        headers.write_signed_headers(&mut EncodeComponent(&mut url));
+        let signed_end = url.len();
+        if let Some(token) = &creds.session_token {
+            url.push_str("&X-Amz-Security-Token=");
+            encode_component(&mut url, token.as_bytes());
+        }
+        let token_end = url.len();
+
+        let query_pieces = [
+            &url[q_start..signed_start],
+            &url[signed_end..token_end],
+            &url[signed_start..signed_end],
+        ];
+        let creq = CanonicalRequest {
+            method: req.method,
+            uri: &url[uri_start..uri_end],
+            query: &query_pieces,
+            headers: &headers,
+            payload_hash: UNSIGNED_PAYLOAD,
+        };
+        let creq_hash = creq.sha256_hex();
+        if let Some(trace) = trace {
+            trace.canonical_request = creq.to_text();
+            write_string_to_sign(
+                &mut trace.string_to_sign,
+                date.as_str(),
+                key.scope(),
+                creq_hash.as_str(),
+            );
+        }
+        let signature = key.sign_raw(|sink: &mut dyn Sink| {
+            write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())
+        });
+
+        url.push_str("&X-Amz-Signature=");
+        url.push_str(Hex64::encode(&signature).as_str());
+        url
+    }
+}
