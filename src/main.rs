@@ -74,16 +74,18 @@ fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
 
-    let mut conf = ServerConf::default();
-    conf.threads = cfg.threads;
-    conf.daemon = cli.daemon;
-    conf.pid_file = cfg.server.pid_file.clone();
-    conf.upgrade_sock = cfg.server.upgrade_sock.clone();
-    conf.error_log = cfg.server.error_log.clone();
-    conf.grace_period_seconds = Some(cfg.server.grace_period_seconds);
-    conf.graceful_shutdown_timeout_seconds = Some(cfg.server.graceful_shutdown_timeout_seconds);
-    conf.upstream_keepalive_pool_size = cfg.server.upstream_keepalive_pool_size;
-    conf.work_stealing = cfg.server.work_stealing;
+    let conf = ServerConf {
+        threads: cfg.threads,
+        daemon: cli.daemon,
+        pid_file: cfg.server.pid_file.clone(),
+        upgrade_sock: cfg.server.upgrade_sock.clone(),
+        error_log: cfg.server.error_log.clone(),
+        grace_period_seconds: Some(cfg.server.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
+        upstream_keepalive_pool_size: cfg.server.upstream_keepalive_pool_size,
+        work_stealing: cfg.server.work_stealing,
+        ..Default::default()
+    };
     let opt = Opt {
         upgrade: cli.upgrade,
         daemon: cli.daemon,

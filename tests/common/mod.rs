@@ -57,6 +57,7 @@ pub struct Gateway {
 }
 
 /// What varies between test gateways.
+#[derive(Default)]
 pub struct GatewayOpts {
     pub origin: Option<SocketAddr>,
     /// Extra YAML appended at top level.
@@ -64,17 +65,6 @@ pub struct GatewayOpts {
     /// `storage:` block body; default: local under the temp dir.
     pub storage_yaml: Option<String>,
     pub env: Vec<(String, String)>,
-}
-
-impl Default for GatewayOpts {
-    fn default() -> Self {
-        Self {
-            origin: None,
-            extra_yaml: String::new(),
-            storage_yaml: None,
-            env: Vec::new(),
-        }
-    }
 }
 
 impl Gateway {
