@@ -42,7 +42,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8090".into());
     let env = |k: &str| std::env::var(k).ok();
-    let threads = args.next().or(env("BARE_THREADS")).map_or(1, |t| t.parse().expect("threads"));
+    let threads = args
+        .next()
+        .or(env("BARE_THREADS"))
+        .map_or(1, |t| t.parse().expect("threads"));
     let work_stealing = env("BARE_WORK_STEALING").is_none_or(|v| v != "false");
     let conf = ServerConf {
         threads,

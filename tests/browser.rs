@@ -110,7 +110,11 @@ fn chromium_uploads_through_all_four_dialects() {
         extra_yaml: cors_yaml(&page_origin),
         ..Default::default()
     });
-    assert_ne!(page.addr.port(), gw.addr.port(), "page must be cross-origin");
+    assert_ne!(
+        page.addr.port(),
+        gw.addr.port(),
+        "page must be cross-origin"
+    );
     let gw_base = format!("http://127.0.0.1:{}", gw.addr.port());
     let page_url = format!("{page_origin}/page.html?gw={gw_base}");
 
@@ -132,6 +136,7 @@ fn chromium_uploads_through_all_four_dialects() {
     );
     let result: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("upload.mjs stdout is not JSON ({e}): {stdout}"));
+    println!("browser result: {result}");
 
     for d in DIALECTS {
         let r = &result[d];
@@ -185,7 +190,10 @@ async fn cors_allows_only_the_configured_origin() {
             .request(reqwest::Method::OPTIONS, gw.url(path))
             .header("origin", allowed)
             .header("access-control-request-method", method)
-            .header("access-control-request-headers", "authorization,content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
             .send()
             .await
             .unwrap();
@@ -249,6 +257,10 @@ async fn cors_allows_only_the_configured_origin() {
     assert!(vary.iter().any(|v| v.contains("origin")), "{vary:?}");
 
     let r = mint("http://127.0.0.1:45124").await.unwrap();
-    assert_eq!(r.status(), 200, "CORS is the browser's business; the mint works");
+    assert_eq!(
+        r.status(),
+        200,
+        "CORS is the browser's business; the mint works"
+    );
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }

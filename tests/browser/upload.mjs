@@ -41,7 +41,7 @@ try {
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (m) => console.error(`[page ${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => console.error(`[page error] ${e}`));
+  page.on('pageerror', (e) => console.error(`[page exception] ${e}`));
   page.on('requestfailed', (r) => console.error(`[request failed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
 
   await page.goto(pageUrl, { timeout: TIMEOUT_MS });
