@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install whatever this machine lacks for building and testing presign-gateway.
+# Usage: scripts/setup.sh [run|test]   (run: only what building needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-test}"
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+# Pingora's zlib-ng build needs cmake.
+command -v cmake >/dev/null || { echo "installing cmake"; apt_install cmake; }
+[ "$what" = run ] && exit 0
+
+command -v python3 >/dev/null || apt_install python3 python3-pip
+python3 -c 'import botocore, boto3' 2>/dev/null || { echo "installing boto3"; python3 -m pip install -q boto3 || python3 -m pip install -q --break-system-packages boto3; }
+if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  echo "installing s3s-fs (about 2 minutes)"
+  cargo install s3s-fs@0.14.1 --features binary --locked
+fi
+[ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
+command -v node >/dev/null || apt_install nodejs npm
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core (driver only; it uses /usr/bin/chromium)"
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run the whole test suite: installs what is missing, then `cargo test` (unit, integration,
+# s3s-fs, botocore cross-check, headless Chromium, examples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo test --all-targets "$@"
+cargo test --doc
