@@ -66,23 +66,15 @@ fn presign(c: &mut Criterion) {
         .settings(settings)
         .build()
         .map(Into::into);
-    let Ok(params) = params else {
-        panic!("aws-sigv4 signing params")
-    };
+    let Ok(params) = params else { panic!("aws-sigv4 signing params") };
     let uri = format!("https://{HOST}{PATH}");
     group.bench_function("aws-sigv4", |b| {
         b.iter(|| {
             let headers = [("host", HOST)].into_iter().chain(HEADERS.iter().copied());
-            let req = SignableRequest::new(
-                "PUT",
-                black_box(uri.as_str()),
-                headers,
-                SignableBody::UnsignedPayload,
-            );
+            let req =
+                SignableRequest::new("PUT", black_box(uri.as_str()), headers, SignableBody::UnsignedPayload);
             let Ok(req) = req else { panic!("request") };
-            let Ok(out) = sign(req, &params) else {
-                panic!("sign")
-            };
+            let Ok(out) = sign(req, &params) else { panic!("sign") };
             // Build the URL as a caller would, so both sides produce the same thing.
             let (instructions, _) = out.into_parts();
             let mut url = uri.clone();

@@ -27,9 +27,7 @@ impl ProxyHttp for Bare {
         h.insert_header("content-length", BODY.len().to_string())?;
         h.insert_header("x-request-id", "req_0123456789abcdef01234567")?;
         session.write_response_header(Box::new(h), false).await?;
-        session
-            .write_response_body(Some(Bytes::from_static(BODY.as_bytes())), true)
-            .await?;
+        session.write_response_body(Some(Bytes::from_static(BODY.as_bytes())), true).await?;
         Ok(true)
     }
 
@@ -42,10 +40,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:8090".into());
     let env = |k: &str| std::env::var(k).ok();
-    let threads = args
-        .next()
-        .or(env("BARE_THREADS"))
-        .map_or(1, |t| t.parse().expect("threads"));
+    let threads = args.next().or(env("BARE_THREADS")).map_or(1, |t| t.parse().expect("threads"));
     let work_stealing = env("BARE_WORK_STEALING").is_none_or(|v| v != "false");
     let conf = ServerConf {
         threads,

@@ -32,20 +32,14 @@ impl ProxyHttp for MyProxy {
             let mut h = ResponseHeader::build(200, None)?;
             h.insert_header("content-length", "2")?;
             session.write_response_header(Box::new(h), false).await?;
-            session
-                .write_response_body(Some(Bytes::from_static(b"ok")), true)
-                .await?;
+            session.write_response_body(Some(Bytes::from_static(b"ok")), true).await?;
             return Ok(true);
         }
         Ok(false)
     }
 
     async fn upstream_peer(&self, session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
-        let to = if session.req_header().uri.path().starts_with("/api/") {
-            &self.api
-        } else {
-            &self.web
-        };
+        let to = if session.req_header().uri.path().starts_with("/api/") { &self.api } else { &self.web };
         Ok(Box::new(HttpPeer::new(to.as_str(), false, String::new())))
     }
 }
@@ -82,11 +76,7 @@ fn main() {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service(
         &server.configuration,
-        MyProxy {
-            uploads,
-            api: args[3].clone(),
-            web: args[4].clone(),
-        },
+        MyProxy { uploads, api: args[3].clone(), web: args[4].clone() },
     );
     proxy.add_tcp(&args[2]);
     server.add_service(proxy);

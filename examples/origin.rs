@@ -66,10 +66,7 @@ fn main() {
         .parse()
         .expect("usage: origin [ip:port]");
     let resp: &'static [u8] = Box::leak(response().into_boxed_slice());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async move {
         let l = TcpListener::bind(addr).await.expect("bind");
         eprintln!("origin listening on {addr}");

@@ -53,28 +53,16 @@ impl ApiKeys {
             let mut h = [0u8; 32];
             // Validated at load; a bad entry simply never matches.
             if hex::decode_to_slice(k.sha256.to_ascii_lowercase(), &mut h).is_ok() {
-                by_hash.insert(
-                    h,
-                    Caller {
-                        key_id: k.id.clone(),
-                        user_id: k.user_id,
-                    },
-                );
+                by_hash.insert(h, Caller { key_id: k.id.clone(), user_id: k.user_id });
             }
         }
         Self { by_hash }
     }
 
     /// Authenticate an `Authorization` header value in the given style.
-    pub fn authenticate(
-        &self,
-        header: Option<&[u8]>,
-        style: AuthStyle,
-    ) -> Result<&Caller, ApiError> {
+    pub fn authenticate(&self, header: Option<&[u8]>, style: AuthStyle) -> Result<&Caller, ApiError> {
         let raw = header.ok_or(ApiError::MissingApiKey)?;
-        let raw = std::str::from_utf8(raw)
-            .map_err(|_| ApiError::InvalidApiKey)?
-            .trim();
+        let raw = std::str::from_utf8(raw).map_err(|_| ApiError::InvalidApiKey)?.trim();
         if raw.is_empty() {
             return Err(ApiError::MissingApiKey);
         }
@@ -109,57 +97,30 @@ mod tests {
             id: "demo".into(),
             sha256: hash_key("demo-key"),
             user_id: 12,
+            rate_limit_per_sec: None,
         }])
     }
 
     #[test]
     fn bearer_style() {
         let k = keys();
-        assert_eq!(
-            k.authenticate(Some(b"Bearer demo-key"), AuthStyle::Bearer)
-                .unwrap()
-                .user_id,
-            12
-        );
-        assert_eq!(
-            k.authenticate(Some(b"bearer demo-key"), AuthStyle::Bearer)
-                .unwrap()
-                .key_id,
-            "demo"
-        );
-        assert_eq!(
-            k.authenticate(None, AuthStyle::Bearer),
-            Err(ApiError::MissingApiKey)
-        );
-        assert_eq!(
-            k.authenticate(Some(b"demo-key"), AuthStyle::Bearer),
-            Err(ApiError::MissingApiKey)
-        );
-        assert_eq!(
-            k.authenticate(Some(b"Bearer nope"), AuthStyle::Bearer),
-            Err(ApiError::InvalidApiKey)
-        );
-        assert_eq!(
-            k.authenticate(Some(b"Bearer \xff"), AuthStyle::Bearer),
-            Err(ApiError::InvalidApiKey)
-        );
+        assert_eq!(k.authenticate(Some(b"Bearer demo-key"), AuthStyle::Bearer).unwrap().user_id, 12);
+        assert_eq!(k.authenticate(Some(b"bearer demo-key"), AuthStyle::Bearer).unwrap().key_id, "demo");
+        assert_eq!(k.authenticate(None, AuthStyle::Bearer), Err(ApiError::MissingApiKey));
+        assert_eq!(k.authenticate(Some(b"demo-key"), AuthStyle::Bearer), Err(ApiError::MissingApiKey));
+        assert_eq!(k.authenticate(Some(b"Bearer nope"), AuthStyle::Bearer), Err(ApiError::InvalidApiKey));
+        assert_eq!(k.authenticate(Some(b"Bearer \xff"), AuthStyle::Bearer), Err(ApiError::InvalidApiKey));
     }
 
     #[test]
     fn raw_style() {
         let k = keys();
         assert!(k.authenticate(Some(b"demo-key"), AuthStyle::Raw).is_ok());
-        assert_eq!(
-            k.authenticate(Some(b"Bearer demo-key"), AuthStyle::Raw),
-            Err(ApiError::InvalidApiKey)
-        );
+        assert_eq!(k.authenticate(Some(b"Bearer demo-key"), AuthStyle::Raw), Err(ApiError::InvalidApiKey));
     }
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(
-            hash_key(""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(hash_key(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

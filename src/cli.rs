@@ -99,20 +99,14 @@ pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<
     let path = crate::url_path::decode_path(url.path()).ok_or("URL path has a bad %-escape")?;
     let mut owned = Vec::with_capacity(args.headers.len());
     for h in &args.headers {
-        let (n, v) = h
-            .split_once(':')
-            .ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
+        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
         let n = n.trim().to_ascii_lowercase();
-        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(format!("--header {h:?}: bad header name"));
         }
         owned.push((n, v.trim().to_string()));
     }
-    let headers: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let method = args.method.to_ascii_uppercase();
     let signer = Signer::new(creds, &args.region, &args.service);
     Ok(signer.presign_url(

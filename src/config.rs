@@ -20,10 +20,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -71,9 +68,63 @@ pub struct Config {
     /// API Mall's upload-from-URL route.
     #[serde(default)]
     pub from_url: FromUrlConfig,
+    /// Per-API-key rate limit on upload routes.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Prometheus metrics and health endpoint listener.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// Pass-through origin timeouts.
+    #[serde(default)]
+    pub origin_timeouts: OriginTimeouts,
     /// Pingora server settings passed through.
     #[serde(default)]
     pub server: ServerSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per second per key on upload routes; 0 = unlimited. Keys may override.
+    pub default_per_sec: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// e.g. `127.0.0.1:9091`; serves `/metrics` and `/healthz`. Unset: no listener.
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (overridden by RUST_LOG).
+    pub level: String,
+    /// One structured line per request at info level (target `access`).
+    pub access_log: bool,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), access_log: false }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginTimeouts {
+    pub connect_ms: u64,
+    pub read_ms: u64,
+}
+
+impl Default for OriginTimeouts {
+    fn default() -> Self {
+        Self { connect_ms: 2_000, read_ms: 30_000 }
+    }
 }
 
 fn default_threads() -> usize {
@@ -96,12 +147,7 @@ pub struct Dialects {
 
 impl Default for Dialects {
     fn default() -> Self {
-        Self {
-            apimall: true,
-            octopusx: true,
-            memories: true,
-            ctxfy: true,
-        }
+        Self { apimall: true, octopusx: true, memories: true, ctxfy: true }
     }
 }
 
@@ -115,6 +161,9 @@ pub struct ApiKeyConfig {
     pub sha256: String,
     /// The user id that scopes this key's namespace: `uploads/user/{user_id}`.
     pub user_id: u64,
+    /// Requests per second on upload routes; overrides `rate_limit.default_per_sec` (0 = unlimited).
+    #[serde(default)]
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 /// Storage backend: exactly one of `local` or `s3`.
@@ -299,10 +348,7 @@ impl Config {
             check_base_url("public_base_url", base)?;
         }
         if self.max_json_body < 256 {
-            return Err(ConfigError::new(
-                "max_json_body",
-                "must be at least 256 bytes",
-            ));
+            return Err(ConfigError::new("max_json_body", "must be at least 256 bytes"));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, k) in self.api_keys.iter().enumerate() {
@@ -313,16 +359,10 @@ impl Config {
                 ));
             }
             if k.id.is_empty() {
-                return Err(ConfigError::new(
-                    format!("api_keys[{i}].id"),
-                    "must not be empty",
-                ));
+                return Err(ConfigError::new(format!("api_keys[{i}].id"), "must not be empty"));
             }
             if !seen.insert(k.sha256.to_ascii_lowercase()) {
-                return Err(ConfigError::new(
-                    format!("api_keys[{i}].sha256"),
-                    "duplicate key",
-                ));
+                return Err(ConfigError::new(format!("api_keys[{i}].sha256"), "duplicate key"));
             }
         }
         match &self.storage {
@@ -338,10 +378,7 @@ impl Config {
                     ));
                 }
                 if l.max_upload_bytes == 0 {
-                    return Err(ConfigError::new(
-                        "storage.local.max_upload_bytes",
-                        "must be > 0",
-                    ));
+                    return Err(ConfigError::new("storage.local.max_upload_bytes", "must be > 0"));
                 }
             }
             StorageConfig::S3(s) => {
@@ -350,9 +387,10 @@ impl Config {
                     return Err(ConfigError::new("storage.s3.region", "must not be empty"));
                 }
                 if s.bucket.is_empty()
-                    || !s.bucket.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                    })
+                    || !s
+                        .bucket
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
                 {
                     return Err(ConfigError::new(
                         "storage.s3.bucket",
@@ -365,10 +403,7 @@ impl Config {
             }
         }
         for (i, o) in self.cors.allowed_origins.iter().enumerate() {
-            if o == "*"
-                || !(o.starts_with("http://") || o.starts_with("https://"))
-                || o.ends_with('/')
-            {
+            if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::new(
                     format!("cors.allowed_origins[{i}]"),
                     "must be an exact origin like https://app.example.com (no wildcard, no path)",
@@ -377,34 +412,30 @@ impl Config {
         }
         for (i, n) in self.from_url.allow_networks.iter().enumerate() {
             n.parse::<IpNet>().map_err(|e| {
-                ConfigError::new(
-                    format!("from_url.allow_networks[{i}]"),
-                    format!("{n:?}: {e}"),
-                )
+                ConfigError::new(format!("from_url.allow_networks[{i}]"), format!("{n:?}: {e}"))
             })?;
         }
+        if let Some(m) = &self.metrics.listen {
+            parse_socket_addr("metrics.listen", m)?;
+        }
+        if !matches!(self.logging.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return Err(ConfigError::new("logging.level", "must be error, warn, info, debug or trace"));
+        }
+        if self.origin_timeouts.connect_ms == 0 || self.origin_timeouts.read_ms == 0 {
+            return Err(ConfigError::new("origin_timeouts", "timeouts must be > 0 ms"));
+        }
         if self.from_url.max_concurrent_per_key == 0 {
-            return Err(ConfigError::new(
-                "from_url.max_concurrent_per_key",
-                "must be at least 1",
-            ));
+            return Err(ConfigError::new("from_url.max_concurrent_per_key", "must be at least 1"));
         }
         if self.from_url.timeout_secs == 0 || self.from_url.connect_timeout_secs == 0 {
-            return Err(ConfigError::new(
-                "from_url.timeout_secs",
-                "timeouts must be at least 1s",
-            ));
+            return Err(ConfigError::new("from_url.timeout_secs", "timeouts must be at least 1s"));
         }
         Ok(self)
     }
 
     /// `from_url.allow_networks`, parsed (validated at load).
     pub fn allow_networks(&self) -> Vec<IpNet> {
-        self.from_url
-            .allow_networks
-            .iter()
-            .filter_map(|n| n.parse().ok())
-            .collect()
+        self.from_url.allow_networks.iter().filter_map(|n| n.parse().ok()).collect()
     }
 }
 
@@ -416,16 +447,10 @@ fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {
 fn check_base_url(field: &str, v: &str) -> Result<(), ConfigError> {
     let u = url::Url::parse(v).map_err(|e| ConfigError::new(field, format!("{v:?}: {e}")))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(ConfigError::new(
-            field,
-            "must be an http(s) URL with a host",
-        ));
+        return Err(ConfigError::new(field, "must be an http(s) URL with a host"));
     }
     if u.query().is_some() || v.ends_with('/') {
-        return Err(ConfigError::new(
-            field,
-            "must have no query and no trailing slash",
-        ));
+        return Err(ConfigError::new(field, "must have no query and no trailing slash"));
     }
     Ok(())
 }
@@ -465,18 +490,12 @@ mod tests {
     #[test]
     fn bad_key_hash_names_the_field() {
         let y = format!("{MIN}api_keys:\n  - id: a\n    sha256: abc\n    user_id: 1\n");
-        assert_eq!(
-            Config::from_yaml(&y).unwrap_err().field,
-            "api_keys[0].sha256"
-        );
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "api_keys[0].sha256");
     }
 
     #[test]
     fn bad_cidr_names_the_field() {
         let y = format!("{MIN}from_url:\n  allow_networks: [127.0.0.2/33]\n");
-        assert_eq!(
-            Config::from_yaml(&y).unwrap_err().field,
-            "from_url.allow_networks[0]"
-        );
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.allow_networks[0]");
     }
 }

@@ -11,13 +11,12 @@ pub struct Cors {
 /// Methods a browser may use on our routes.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, OPTIONS";
 /// Headers a browser may send; covers the JSON mint calls and S3-style uploads.
-const ALLOW_HEADERS: &str = "authorization, content-type, x-amz-date, x-amz-content-sha256, x-amz-security-token, x-requested-with";
+const ALLOW_HEADERS: &str =
+    "authorization, content-type, x-amz-date, x-amz-content-sha256, x-amz-security-token, x-requested-with";
 
 impl Cors {
     pub fn new(origins: &[String]) -> Self {
-        Self {
-            origins: origins.to_vec(),
-        }
+        Self { origins: origins.to_vec() }
     }
 
     /// The request's Origin, if it is allowed.
@@ -51,10 +50,7 @@ mod tests {
     #[test]
     fn only_exact_origins() {
         let c = Cors::new(&["http://a.test:3000".to_string()]);
-        assert_eq!(
-            c.allowed(Some(b"http://a.test:3000")),
-            Some("http://a.test:3000")
-        );
+        assert_eq!(c.allowed(Some(b"http://a.test:3000")), Some("http://a.test:3000"));
         assert_eq!(c.allowed(Some(b"http://a.test:3000.evil")), None);
         assert_eq!(c.allowed(Some(b"null")), None);
         assert_eq!(c.allowed(None), None);

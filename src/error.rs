@@ -18,10 +18,7 @@ pub enum ApiError {
     /// The body is not JSON, or not the object the dialect expects.
     MalformedBody(String),
     /// A field failed validation.
-    InvalidField {
-        field: &'static str,
-        message: String,
-    },
+    InvalidField { field: &'static str, message: String },
     /// The content type is not image/*, video/* or audio/*.
     UnsupportedContentType,
     /// The declared size is outside 1..=max.

@@ -23,7 +23,7 @@ use crate::object_key::check_filename;
 use crate::request_id::{new_request_id, now_ms};
 use crate::ssrf::{sniff_content_type, FetchError, FetchPolicy, Fetcher};
 use crate::store::Storage;
-use crate::upload_routes::UploadRoutes;
+use crate::upload_routes::{RequestInfo, UploadRoutes};
 
 /// The fetcher plus the per-key concurrency cap.
 pub struct FromUrlService {
@@ -81,10 +81,7 @@ impl FromUrlService {
             return None;
         }
         *n += 1;
-        Some(Slot {
-            key_id: key_id.to_string(),
-            in_flight: self.in_flight.clone(),
-        })
+        Some(Slot { key_id: key_id.to_string(), in_flight: self.in_flight.clone() })
     }
 }
 
@@ -92,28 +89,32 @@ pub async fn handle(
     routes: &UploadRoutes,
     session: &mut Session,
     origin: Option<&str>,
+    info: &mut RequestInfo,
 ) -> pingora::Result<()> {
     let request_id = new_request_id(now_ms());
-    let reply = match run(routes, session).await {
+    info.request_id = Some(request_id.clone());
+    let result = run(routes, session, info).await;
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(ApiError::DestinationBlocked) => "blocked",
+        Err(ApiError::FetchFailed { .. }) => "fetch_failed",
+        Err(ApiError::InvalidFileSize { .. }) => "too_large",
+        Err(ApiError::UnsupportedContentType) => "unsupported_type",
+        Err(ApiError::RateLimited { .. }) => "rate_limited",
+        Err(_) => "rejected",
+    };
+    routes.metrics.from_url.with_label_values(&[label]).inc();
+    if let Ok(s) = &result {
+        routes.metrics.stored_bytes.with_label_values(&["from_url"]).inc_by(s.size);
+    }
+    let reply = match result {
         Ok(stored) => Reply::json(
             200,
-            &apimall::render_stored(
-                &stored.url,
-                &stored.key,
-                &stored.content_type,
-                stored.size,
-                &request_id,
-            ),
+            &apimall::render_stored(&stored.url, &stored.key, &stored.content_type, stored.size, &request_id),
         ),
         Err(e) => routes.error_reply(Dialect::ApiMall, &e, &request_id),
     };
-    send(
-        session,
-        reply.header("x-request-id", request_id),
-        &routes.cors,
-        origin,
-    )
-    .await
+    send(session, reply.header("x-request-id", request_id), &routes.cors, origin).await
 }
 
 struct Stored {
@@ -123,15 +124,16 @@ struct Stored {
     size: u64,
 }
 
-async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, ApiError> {
-    let caller: Caller = routes.admit(session, Dialect::ApiMall)?.clone();
+async fn run(
+    routes: &UploadRoutes,
+    session: &mut Session,
+    info: &mut RequestInfo,
+) -> Result<Stored, ApiError> {
+    let caller: Caller = routes.admit(session, Dialect::ApiMall, info)?.clone();
     let body = routes.read_json(session).await?;
     let f = Fields::parse(&body)?;
     let url = f.req_str("url")?.to_string();
-    let filename = f
-        .opt_str("filename")?
-        .map(|n| check_filename("filename", n))
-        .transpose()?;
+    let filename = f.opt_str("filename")?.map(|n| check_filename("filename", n)).transpose()?;
     let override_type = f.opt_str("content_type")?.map(str::to_string);
     if let Some(ct) = &override_type {
         if !is_media_type(ct) {
@@ -140,20 +142,12 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
     }
     let base = routes.base_url(session)?;
     let svc = &routes.from_url;
-    let fetcher = svc
-        .fetcher
-        .as_ref()
-        .ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
-    let _slot = svc.acquire(&caller.key_id).ok_or(ApiError::RateLimited {
-        retry_after_secs: 1,
-    })?;
+    let fetcher = svc.fetcher.as_ref().ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
+    let _slot = svc.acquire(&caller.key_id).ok_or(ApiError::RateLimited { retry_after_secs: 1 })?;
 
     let mut resp = fetcher.fetch(&url).await.map_err(fetch_error)?;
-    let mut spool = svc
-        .storage
-        .spool(MAX_FILE_SIZE)
-        .await
-        .map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
+    let mut spool =
+        svc.storage.spool(MAX_FILE_SIZE).await.map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
     let mut head: Vec<u8> = Vec::with_capacity(64);
     while let Some(chunk) = resp.next_chunk().await.map_err(fetch_error)? {
         if head.len() < 64 {
@@ -170,20 +164,12 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
     let header_type = resp
         .content_type
         .as_deref()
-        .map(|c| {
-            c.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/octet-stream" && c != "binary/octet-stream");
     let content_type = match (override_type, header_type) {
         (Some(o), _) => o,
         (None, Some(h)) => h,
-        (None, None) => sniff_content_type(&head)
-            .ok_or(ApiError::UnsupportedContentType)?
-            .to_string(),
+        (None, None) => sniff_content_type(&head).ok_or(ApiError::UnsupportedContentType)?.to_string(),
     };
     if !is_media_type(&content_type) {
         return Err(ApiError::UnsupportedContentType);
@@ -203,21 +189,10 @@ async fn run(routes: &UploadRoutes, session: &mut Session) -> Result<Stored, Api
         method: UploadMethod::Put,
     };
     let key = build_key(&input, &caller, OffsetDateTime::now_utc(), None);
-    let done = spool
-        .finish()
-        .await
-        .map_err(|e| ApiError::Internal(format!("fsync: {e:?}")))?;
+    let done = spool.finish().await.map_err(|e| ApiError::Internal(format!("fsync: {e:?}")))?;
     let size = done.len;
-    svc.storage
-        .commit(done, &key, &content_type)
-        .await
-        .map_err(ApiError::Internal)?;
-    Ok(Stored {
-        url: svc.storage.public_url(&base, &key),
-        key,
-        content_type,
-        size,
-    })
+    svc.storage.commit(done, &key, &content_type).await.map_err(ApiError::Internal)?;
+    Ok(Stored { url: svc.storage.public_url(&base, &key), key, content_type, size })
 }
 
 /// The last path segment of the source, cleaned; falls back to no stem.

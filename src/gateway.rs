@@ -20,16 +20,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
-        let origins = cfg
-            .origin
-            .iter()
-            .map(|o| HttpPeer::new(o.as_str(), false, String::new()))
-            .collect();
-        Ok(Self {
-            uploads: UploadRoutes::from_config(cfg)?,
-            origins,
-            next: AtomicUsize::new(0),
-        })
+        let origins = cfg.origin.iter().map(|o| HttpPeer::new(o.as_str(), false, String::new())).collect();
+        Ok(Self { uploads: UploadRoutes::from_config(cfg)?, origins, next: AtomicUsize::new(0) })
     }
 
     pub fn uploads(&self) -> &UploadRoutes {
@@ -49,11 +41,7 @@ impl ProxyHttp for Gateway {
     }
 
     /// Round-robin over the configured origins.
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        _ctx: &mut Self::CTX,
-    ) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
         if self.origins.is_empty() {
             return Error::e_explain(ErrorType::ConnectNoRoute, "no origin configured");
         }
@@ -62,12 +50,7 @@ impl ProxyHttp for Gateway {
     }
 
     /// Origin unreachable: 502; too slow: 504; both with a short JSON body.
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        _ctx: &mut Self::CTX,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Self::CTX) -> FailToProxy {
         let (code, body): (u16, &'static [u8]) = match e.etype() {
             ErrorType::HTTPStatus(c) => (*c, b"{\"error\":\"bad_request\"}"),
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
@@ -78,9 +61,7 @@ impl ProxyHttp for Gateway {
             _ => match e.esource() {
                 pingora::ErrorSource::Upstream => (502, b"{\"error\":\"bad_gateway\"}"),
                 pingora::ErrorSource::Downstream => match e.etype() {
-                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
-                        (0, b"")
-                    }
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => (0, b""),
                     _ => (400, b"{\"error\":\"bad_request\"}"),
                 },
                 _ => (500, b"{\"error\":\"internal_error\"}"),
@@ -93,20 +74,11 @@ impl ProxyHttp for Gateway {
                 let _ = h.insert_header("content-length", body.len().to_string());
                 let _ = h.insert_header("connection", "close");
                 session.set_keepalive(None);
-                if session
-                    .write_response_header(Box::new(h), false)
-                    .await
-                    .is_ok()
-                {
-                    let _ = session
-                        .write_response_body(Some(Bytes::from_static(body)), true)
-                        .await;
+                if session.write_response_header(Box::new(h), false).await.is_ok() {
+                    let _ = session.write_response_body(Some(Bytes::from_static(body)), true).await;
                 }
             }
         }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
     }
 }

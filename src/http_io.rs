@@ -19,30 +19,15 @@ pub struct Reply {
 impl Reply {
     pub fn json(status: u16, v: &serde_json::Value) -> Self {
         let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
-        Self {
-            status,
-            content_type: "application/json",
-            body: Bytes::from(body),
-            headers: Vec::new(),
-        }
+        Self { status, content_type: "application/json", body: Bytes::from(body), headers: Vec::new() }
     }
 
     pub fn xml(status: u16, body: String) -> Self {
-        Self {
-            status,
-            content_type: "application/xml",
-            body: Bytes::from(body),
-            headers: Vec::new(),
-        }
+        Self { status, content_type: "application/xml", body: Bytes::from(body), headers: Vec::new() }
     }
 
     pub fn empty(status: u16) -> Self {
-        Self {
-            status,
-            content_type: "",
-            body: Bytes::new(),
-            headers: Vec::new(),
-        }
+        Self { status, content_type: "", body: Bytes::new(), headers: Vec::new() }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {

@@ -44,8 +44,7 @@ impl Fields {
     }
 
     pub fn req_str(&self, name: &'static str) -> Result<&str, ApiError> {
-        self.opt_str(name)?
-            .ok_or_else(|| invalid(name, "is required"))
+        self.opt_str(name)?.ok_or_else(|| invalid(name, "is required"))
     }
 
     /// An optional integer (no fractions, no strings).
@@ -62,17 +61,13 @@ impl Fields {
     }
 
     pub fn req_i64(&self, name: &'static str) -> Result<i64, ApiError> {
-        self.opt_i64(name)?
-            .ok_or_else(|| invalid(name, "is required"))
+        self.opt_i64(name)?.ok_or_else(|| invalid(name, "is required"))
     }
 }
 
 /// An `InvalidField` error with the message "`name` `what`".
 pub fn invalid(name: &'static str, what: &str) -> ApiError {
-    ApiError::InvalidField {
-        field: name,
-        message: format!("{name} {what}"),
-    }
+    ApiError::InvalidField { field: name, message: format!("{name} {what}") }
 }
 
 #[cfg(test)]
@@ -81,10 +76,8 @@ mod tests {
 
     #[test]
     fn types_are_checked() {
-        let f = Fields::parse(
-            br#"{"a":"x","n":5,"f":1.5,"s":"5","z":null,"big":18446744073709551615}"#,
-        )
-        .unwrap();
+        let f =
+            Fields::parse(br#"{"a":"x","n":5,"f":1.5,"s":"5","z":null,"big":18446744073709551615}"#).unwrap();
         assert_eq!(f.req_str("a").unwrap(), "x");
         assert!(f.req_str("n").is_err());
         assert_eq!(f.req_i64("n").unwrap(), 5);
@@ -98,10 +91,7 @@ mod tests {
     #[test]
     fn bodies_must_be_objects() {
         for b in [&b""[..], b"[]", b"\"x\"", b"{", b"{\"a\":\"\xff\"}", b"  "] {
-            assert!(
-                matches!(Fields::parse(b), Err(ApiError::MalformedBody(_))),
-                "{b:?}"
-            );
+            assert!(matches!(Fields::parse(b), Err(ApiError::MalformedBody(_))), "{b:?}");
         }
     }
 }

@@ -14,8 +14,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Sign(args)) => {
-            let out = cli::credentials_from_env()
-                .and_then(|c| cli::sign(args, c, time::OffsetDateTime::now_utc()));
+            let out =
+                cli::credentials_from_env().and_then(|c| cli::sign(args, c, time::OffsetDateTime::now_utc()));
             return match out {
                 Ok(url) => {
                     println!("{url}");
@@ -54,10 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let path = cli
-        .conf
-        .clone()
-        .ok_or("no configuration: pass -c conf/gateway.yaml")?;
+    let path = cli.conf.clone().ok_or("no configuration: pass -c conf/gateway.yaml")?;
     let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
     if let Some(l) = &cli.listen {
         cfg.listen = l.clone();
@@ -65,9 +62,7 @@ fn run(cli: Cli) -> Result<(), String> {
     if let Some(o) = &cli.origin {
         cfg.origin = vec![o.clone()];
     }
-    let cfg = cfg
-        .validate()
-        .map_err(|e| format!("{e} (after command-line overrides)"))?;
+    let cfg = cfg.validate().map_err(|e| format!("{e} (after command-line overrides)"))?;
     let gateway = Gateway::from_config(&cfg).map_err(|e| e.to_string())?;
     if cli.test {
         println!("configuration {} is valid", path.display());
@@ -86,13 +81,7 @@ fn run(cli: Cli) -> Result<(), String> {
         work_stealing: cfg.server.work_stealing,
         ..Default::default()
     };
-    let opt = Opt {
-        upgrade: cli.upgrade,
-        daemon: cli.daemon,
-        nocapture: false,
-        test: false,
-        conf: None,
-    };
+    let opt = Opt { upgrade: cli.upgrade, daemon: cli.daemon, nocapture: false, test: false, conf: None };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);

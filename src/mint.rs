@@ -63,25 +63,15 @@ pub struct Minted {
 
 /// memories-style asset id: `re_` and 18 digits.
 pub fn new_asset_id() -> String {
-    let n: u64 = rand::Rng::gen_range(
-        &mut rand::thread_rng(),
-        100_000_000_000_000_000..1_000_000_000_000_000_000,
-    );
+    let n: u64 =
+        rand::Rng::gen_range(&mut rand::thread_rng(), 100_000_000_000_000_000..1_000_000_000_000_000_000);
     format!("re_{n}")
 }
 
 /// Build the object key for a caller.
-pub fn build_key(
-    input: &MintInput,
-    caller: &Caller,
-    now: OffsetDateTime,
-    asset_id: Option<&str>,
-) -> String {
+pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_id: Option<&str>) -> String {
     let ns = caller.namespace();
-    let ext = input
-        .ext
-        .as_deref()
-        .or_else(|| extension_for(&input.content_type));
+    let ext = input.ext.as_deref().or_else(|| extension_for(&input.content_type));
     let dot_ext = ext.map(|e| format!(".{e}")).unwrap_or_default();
     let (y, m, d) = date_parts(now);
     let token = random_token();
@@ -144,13 +134,9 @@ pub fn is_media_type(ct: &str) -> bool {
         return false;
     };
     let sub = sub.split(';').next().unwrap_or("").trim();
-    matches!(
-        ty.to_ascii_lowercase().as_str(),
-        "image" | "video" | "audio"
-    ) && !sub.is_empty()
-        && sub
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+    matches!(ty.to_ascii_lowercase().as_str(), "image" | "video" | "audio")
+        && !sub.is_empty()
+        && sub.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
         && !sub.eq_ignore_ascii_case("svg+xml")
 }
 
@@ -180,34 +166,19 @@ mod tests {
 
     #[test]
     fn media_types() {
-        for ok in [
-            "image/png",
-            "video/mp4",
-            "audio/mpeg",
-            "IMAGE/JPEG",
-            "image/png; charset=x",
-        ] {
+        for ok in ["image/png", "video/mp4", "audio/mpeg", "IMAGE/JPEG", "image/png; charset=x"] {
             assert!(is_media_type(ok), "{ok}");
         }
-        for bad in [
-            "text/plain",
-            "image/",
-            "image",
-            "application/pdf",
-            "image/svg+xml",
-            "image/p ng",
-            "imagex/png",
-        ] {
+        for bad in
+            ["text/plain", "image/", "image", "application/pdf", "image/svg+xml", "image/p ng", "imagex/png"]
+        {
             assert!(!is_media_type(bad), "{bad}");
         }
     }
 
     #[test]
     fn keys_are_namespaced_and_unique() {
-        let caller = Caller {
-            key_id: "k".into(),
-            user_id: 12,
-        };
+        let caller = Caller { key_id: "k".into(), user_id: 12 };
         let now = time::macros::datetime!(2026-05-19 10:00 UTC);
         let input = MintInput {
             stem: "cover".into(),
@@ -223,27 +194,12 @@ mod tests {
         assert!(a.starts_with("uploads/user/12/2026/05/19/"), "{a}");
         assert!(a.ends_with("-cover.png"), "{a}");
         assert_ne!(a, build_key(&input, &caller, now, None));
-        let compact = MintInput {
-            key_style: KeyStyle::Compact,
-            ..input.clone()
-        };
+        let compact = MintInput { key_style: KeyStyle::Compact, ..input.clone() };
         let c = build_key(&compact, &caller, now, None);
-        assert!(
-            c.starts_with("uploads/user/12/20260519-") && c.ends_with(".png"),
-            "{c}"
-        );
-        let asset = MintInput {
-            key_style: KeyStyle::Asset,
-            ext: Some("mp4".into()),
-            ..input
-        };
-        assert_eq!(
-            build_key(&asset, &caller, now, Some("re_1")),
-            "uploads/user/12/assets/re_1.mp4"
-        );
+        assert!(c.starts_with("uploads/user/12/20260519-") && c.ends_with(".png"), "{c}");
+        let asset = MintInput { key_style: KeyStyle::Asset, ext: Some("mp4".into()), ..input };
+        assert_eq!(build_key(&asset, &caller, now, Some("re_1")), "uploads/user/12/assets/re_1.mp4");
         let id = new_asset_id();
-        assert!(
-            id.starts_with("re_") && id.len() == 21 && id[3..].bytes().all(|b| b.is_ascii_digit())
-        );
+        assert!(id.starts_with("re_") && id.len() == 21 && id[3..].bytes().all(|b| b.is_ascii_digit()));
     }
 }

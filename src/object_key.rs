@@ -23,22 +23,13 @@ pub fn random_token() -> String {
     for x in b {
         v = (v << 8) | u128::from(x);
     }
-    (0..16)
-        .rev()
-        .map(|i| B32[((v >> (5 * i)) & 31) as usize] as char)
-        .collect()
+    (0..16).rev().map(|i| B32[((v >> (5 * i)) & 31) as usize] as char).collect()
 }
 
 /// A filename as the client sent it, checked: no control characters, no path separators
 /// or `..` tricks, bounded length. Returns (stem, extension) both cleaned for a key.
-pub fn check_filename(
-    field: &'static str,
-    name: &str,
-) -> Result<(String, Option<String>), ApiError> {
-    let bad = |m: &str| ApiError::InvalidField {
-        field,
-        message: format!("{field} {m}"),
-    };
+pub fn check_filename(field: &'static str, name: &str) -> Result<(String, Option<String>), ApiError> {
+    let bad = |m: &str| ApiError::InvalidField { field, message: format!("{field} {m}") };
     if name.trim().is_empty() {
         return Err(bad("must not be empty"));
     }
@@ -56,9 +47,7 @@ pub fn check_filename(
         _ => (name, None),
     };
     let stem = clean_segment(stem, MAX_STEM_CHARS);
-    let ext = ext
-        .map(|e| clean_segment(e, 10).to_ascii_lowercase())
-        .filter(|e| !e.is_empty());
+    let ext = ext.map(|e| clean_segment(e, 10).to_ascii_lowercase()).filter(|e| !e.is_empty());
     Ok((stem, ext))
 }
 
@@ -69,11 +58,7 @@ fn clean_segment(s: &str, max: usize) -> String {
         if out.len() >= max {
             break;
         }
-        let c = if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '-'
-        };
+        let c = if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' };
         if c == '-' && (out.is_empty() || out.ends_with('-')) {
             continue;
         }
@@ -87,12 +72,7 @@ fn clean_segment(s: &str, max: usize) -> String {
 
 /// The extension for a content type, for keys whose filename gave none.
 pub fn extension_for(content_type: &str) -> Option<&'static str> {
-    let ct = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     Some(match ct.as_str() {
         "image/png" => "png",
         "image/jpeg" | "image/jpg" => "jpg",
@@ -147,37 +127,23 @@ pub fn content_type_for(ext: &str) -> Option<&'static str> {
 /// namespace or a path below it, in plain segments: no `..`, no `.`, no empty segments,
 /// no leading `/`, no percent-encoding, no backslashes or control characters.
 pub fn check_prefix(prefix: &str, namespace: &str) -> Result<String, ApiError> {
-    let bad = |m: &str| ApiError::InvalidField {
-        field: "prefix",
-        message: format!("prefix {m}"),
-    };
+    let bad = |m: &str| ApiError::InvalidField { field: "prefix", message: format!("prefix {m}") };
     let p = prefix.strip_suffix('/').unwrap_or(prefix);
     if p.len() > 512 {
         return Err(bad("is too long"));
     }
-    if p.starts_with('/')
-        || p.contains('\\')
-        || p.contains('%')
-        || p.chars().any(|c| c.is_control())
-    {
+    if p.starts_with('/') || p.contains('\\') || p.contains('%') || p.chars().any(|c| c.is_control()) {
         return Err(bad("must be a relative path of plain segments"));
     }
     for seg in p.split('/') {
         if seg.is_empty() || seg == "." || seg == ".." {
             return Err(bad("must not contain empty, '.' or '..' segments"));
         }
-        if !seg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(bad(
-                "segments may only use letters, digits, '-', '_' and '.'",
-            ));
+        if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+            return Err(bad("segments may only use letters, digits, '-', '_' and '.'"));
         }
     }
-    let inside = p == namespace
-        || p.strip_prefix(namespace)
-            .is_some_and(|rest| rest.starts_with('/'));
+    let inside = p == namespace || p.strip_prefix(namespace).is_some_and(|rest| rest.starts_with('/'));
     if !inside {
         return Err(bad(&format!("must be within your namespace {namespace}")));
     }
@@ -204,18 +170,12 @@ mod tests {
 
     #[test]
     fn filenames_are_cleaned() {
-        assert_eq!(
-            check_filename("f", "cover.png").unwrap(),
-            ("cover".into(), Some("png".into()))
-        );
+        assert_eq!(check_filename("f", "cover.png").unwrap(), ("cover".into(), Some("png".into())));
         assert_eq!(
             check_filename("f", "My Photo (1).JPG").unwrap(),
             ("My-Photo-1".into(), Some("jpg".into()))
         );
-        assert_eq!(
-            check_filename("f", "noext").unwrap(),
-            ("noext".into(), None)
-        );
+        assert_eq!(check_filename("f", "noext").unwrap(), ("noext".into(), None));
         assert_eq!(check_filename("f", ".bashrc").unwrap().1, None);
         let (stem, _) = check_filename("f", "日本語.png").unwrap();
         assert_eq!(stem, "");
@@ -223,17 +183,7 @@ mod tests {
 
     #[test]
     fn filename_tricks_are_refused() {
-        for bad in [
-            "../etc/passwd",
-            "a/b.png",
-            "a\\b.png",
-            "..",
-            "a\0b.png",
-            "a\nb",
-            "%2e%2e",
-            "",
-            "  ",
-        ] {
+        for bad in ["../etc/passwd", "a/b.png", "a\\b.png", "..", "a\0b.png", "a\nb", "%2e%2e", "", "  "] {
             assert!(check_filename("filename", bad).is_err(), "{bad:?}");
         }
         assert!(check_filename("filename", &"a".repeat(300)).is_err());
@@ -244,10 +194,7 @@ mod tests {
         let ns = "uploads/user/12";
         assert_eq!(check_prefix("uploads/user/12", ns).unwrap(), ns);
         assert_eq!(check_prefix("uploads/user/12/", ns).unwrap(), ns);
-        assert_eq!(
-            check_prefix("uploads/user/12/avatars", ns).unwrap(),
-            "uploads/user/12/avatars"
-        );
+        assert_eq!(check_prefix("uploads/user/12/avatars", ns).unwrap(), "uploads/user/12/avatars");
         for bad in [
             "uploads/user/13",
             "uploads/user/123",

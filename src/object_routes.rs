@@ -17,7 +17,7 @@ use crate::http_io::{declared_length, header_bytes, send, Reply};
 use crate::request_id::{new_request_id, now_ms};
 use crate::sigv4::{verify_presigned, PresignedRequest};
 use crate::store::{key_is_safe, Backend, SpoolError};
-use crate::upload_routes::UploadRoutes;
+use crate::upload_routes::{RequestInfo, UploadRoutes};
 use crate::url_path::decode_path;
 
 /// S3's XML error body.
@@ -32,10 +32,7 @@ pub fn s3_error_xml(code: &str, message: &str, resource: &str, request_id: &str)
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn s3_error(status: u16, code: &str, message: &str, resource: &str, request_id: &str) -> Reply {
@@ -46,17 +43,13 @@ pub async fn handle(
     routes: &UploadRoutes,
     session: &mut Session,
     origin: Option<&str>,
+    info: &mut RequestInfo,
 ) -> pingora::Result<()> {
     let request_id = new_request_id(now_ms());
+    info.request_id = Some(request_id.clone());
     match respond(routes, session, &request_id).await {
         Some(reply) => {
-            send(
-                session,
-                reply.header("x-amz-request-id", request_id),
-                &routes.cors,
-                origin,
-            )
-            .await
+            send(session, reply.header("x-amz-request-id", request_id), &routes.cors, origin).await
         }
         None => Ok(()),
     }
@@ -71,13 +64,7 @@ async fn respond(routes: &UploadRoutes, session: &mut Session, rid: &str) -> Opt
         .and_then(decode_path)
         .filter(|k| key_is_safe(k))
     else {
-        return Some(s3_error(
-            400,
-            "InvalidArgument",
-            "Invalid object key",
-            &path,
-            rid,
-        ));
+        return Some(s3_error(400, "InvalidArgument", "Invalid object key", &path, rid));
     };
     let method = session.req_header().method.clone();
     let local = matches!(routes.storage.backend, Backend::Local(_));
@@ -108,39 +95,18 @@ fn verify(
     if !raw_query.contains("X-Amz-Signature") && !raw_query.contains("X-Amz-Credential") {
         return Err(s3_error(403, "AccessDenied", "Access Denied", path, rid));
     }
-    let pre = PresignedRequest {
-        method,
-        raw_path: req.uri.path(),
-        raw_query,
-        headers: &req.headers,
-    };
-    verify_presigned(
-        &routes.storage.gateway_signer,
-        &pre,
-        OffsetDateTime::now_utc(),
-    )
-    .map(|_| ())
-    .map_err(|e| Reply::xml(e.status(), e.to_xml(path, rid)))
+    let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers: &req.headers };
+    verify_presigned(&routes.storage.gateway_signer, &pre, OffsetDateTime::now_utc())
+        .map(|_| ())
+        .map_err(|e| Reply::xml(e.status(), e.to_xml(path, rid)))
 }
 
-async fn put_object(
-    routes: &UploadRoutes,
-    session: &mut Session,
-    path: &str,
-    key: &str,
-    rid: &str,
-) -> Reply {
+async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, key: &str, rid: &str) -> Reply {
     if let Err(r) = verify(routes, session, "PUT", path, rid) {
         return r;
     }
     let Backend::Local(store) = &routes.storage.backend else {
-        return s3_error(
-            405,
-            "MethodNotAllowed",
-            "Uploads go to the bucket directly",
-            path,
-            rid,
-        );
+        return s3_error(405, "MethodNotAllowed", "Uploads go to the bucket directly", path, rid);
     };
     let Some(len) = declared_length(session) else {
         return s3_error(
@@ -153,7 +119,7 @@ async fn put_object(
     };
     if len > store.max_upload_bytes {
         return s3_error(
-            400,
+            413,
             "EntityTooLarge",
             "Your proposed upload exceeds the maximum allowed size",
             path,
@@ -186,15 +152,7 @@ async fn put_object(
             },
             Ok(None) => break,
             // Client went away mid-body: the spool's Drop removes the temp file.
-            Err(_) => {
-                return s3_error(
-                    400,
-                    "IncompleteBody",
-                    "The request body was cut off",
-                    path,
-                    rid,
-                )
-            }
+            Err(_) => return s3_error(400, "IncompleteBody", "The request body was cut off", path, rid),
         }
     }
     if spool.len() != len {
@@ -211,20 +169,17 @@ async fn put_object(
         Err(e) => return internal(path, rid, &format!("fsync: {e:?}")),
     };
     match store.commit(done, key, &content_type).await {
-        Ok(meta) => Reply::empty(200).header("etag", meta.etag),
+        Ok(meta) => {
+            routes.metrics.stored_bytes.with_label_values(&["put"]).inc_by(meta.size);
+            Reply::empty(200).header("etag", meta.etag)
+        }
         Err(e) => internal(path, rid, &format!("commit: {e}")),
     }
 }
 
 fn internal(path: &str, rid: &str, detail: &str) -> Reply {
     log::error!("{rid} store {path}: {detail}");
-    s3_error(
-        500,
-        "InternalError",
-        "We encountered an internal error. Please try again.",
-        path,
-        rid,
-    )
+    s3_error(500, "InternalError", "We encountered an internal error. Please try again.", path, rid)
 }
 
 async fn post_multipart(
@@ -267,11 +222,8 @@ async fn post_multipart(
             match session.read_request_body().await {
                 Ok(Some(b)) => {
                     total += b.len() as u64;
-                    let item = if total > body_cap {
-                        Err(std::io::Error::other("body too large"))
-                    } else {
-                        Ok(b)
-                    };
+                    let item =
+                        if total > body_cap { Err(std::io::Error::other("body too large")) } else { Ok(b) };
                     let stop = item.is_err();
                     if tx.send(item).await.is_err() || stop {
                         break;
@@ -286,64 +238,49 @@ async fn post_multipart(
         }
         drop(tx);
     };
-    let consume =
-        async move {
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|x| (x, rx))
-            });
-            let mut mp = multer::Multipart::new(stream, boundary);
-            let mut spool = Some(spool);
-            let mut stored = None;
-            loop {
-                let field = match mp.next_field().await {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => return Err(MultipartFail::Body(e.to_string())),
-                };
-                let is_file = field.name() == Some("file");
-                let mut field = field;
-                match (is_file, spool.take()) {
-                    (true, Some(mut s)) => {
-                        while let Some(chunk) = field
-                            .chunk()
-                            .await
-                            .map_err(|e| MultipartFail::Body(e.to_string()))?
-                        {
-                            s.write(&chunk).await.map_err(|e| match e {
-                                SpoolError::TooLarge => MultipartFail::TooLarge,
-                                SpoolError::Io(e) => MultipartFail::Io(e.to_string()),
-                            })?;
-                        }
-                        stored = Some(s);
+    let consume = async move {
+        let stream =
+            futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+        let mut mp = multer::Multipart::new(stream, boundary);
+        let mut spool = Some(spool);
+        let mut stored = None;
+        loop {
+            let field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Err(MultipartFail::Body(e.to_string())),
+            };
+            let is_file = field.name() == Some("file");
+            let mut field = field;
+            match (is_file, spool.take()) {
+                (true, Some(mut s)) => {
+                    while let Some(chunk) =
+                        field.chunk().await.map_err(|e| MultipartFail::Body(e.to_string()))?
+                    {
+                        s.write(&chunk).await.map_err(|e| match e {
+                            SpoolError::TooLarge => MultipartFail::TooLarge,
+                            SpoolError::Io(e) => MultipartFail::Io(e.to_string()),
+                        })?;
                     }
-                    (_, s) => {
-                        spool = s;
-                        while field
-                            .chunk()
-                            .await
-                            .map_err(|e| MultipartFail::Body(e.to_string()))?
-                            .is_some()
-                        {}
-                    }
+                    stored = Some(s);
+                }
+                (_, s) => {
+                    spool = s;
+                    while field.chunk().await.map_err(|e| MultipartFail::Body(e.to_string()))?.is_some() {}
                 }
             }
-            stored.ok_or(MultipartFail::NoFile)
-        };
+        }
+        stored.ok_or(MultipartFail::NoFile)
+    };
     let ((), result) = tokio::join!(pump, consume);
     let spool = match result {
         Ok(s) => s,
         Err(MultipartFail::NoFile) => {
-            return s3_error(
-                400,
-                "InvalidArgument",
-                "POST requires a form field named file",
-                path,
-                rid,
-            )
+            return s3_error(400, "InvalidArgument", "POST requires a form field named file", path, rid)
         }
         Err(MultipartFail::TooLarge) => {
             return s3_error(
-                400,
+                413,
                 "EntityTooLarge",
                 "Your proposed upload exceeds the maximum allowed size",
                 path,
@@ -354,9 +291,7 @@ async fn post_multipart(
             return s3_error(
                 400,
                 "MalformedPOSTRequest",
-                &format!(
-                    "The body of your POST request is not well-formed multipart/form-data: {m}"
-                ),
+                &format!("The body of your POST request is not well-formed multipart/form-data: {m}"),
                 path,
                 rid,
             )
@@ -370,8 +305,12 @@ async fn post_multipart(
         Ok(d) => d,
         Err(e) => return internal(path, rid, &format!("fsync: {e:?}")),
     };
+    let size = done.len;
     match routes.storage.commit(done, key, content_type).await {
-        Ok(()) => Reply::empty(204),
+        Ok(()) => {
+            routes.metrics.stored_bytes.with_label_values(&["multipart"]).inc_by(size);
+            Reply::empty(204)
+        }
         Err(e) => internal(path, rid, &e),
     }
 }
@@ -437,43 +376,23 @@ async fn serve_object(
     rid: &str,
 ) -> Option<Reply> {
     let Backend::Local(store) = &routes.storage.backend else {
-        return Some(s3_error(
-            404,
-            "NoSuchKey",
-            "The specified key does not exist.",
-            path,
-            rid,
-        ));
+        return Some(s3_error(404, "NoSuchKey", "The specified key does not exist.", path, rid));
     };
     let Some(meta) = store.meta(key).await else {
-        return Some(s3_error(
-            404,
-            "NoSuchKey",
-            "The specified key does not exist.",
-            path,
-            rid,
-        ));
+        return Some(s3_error(404, "NoSuchKey", "The specified key does not exist.", path, rid));
     };
     if header_bytes(session, "if-none-match").is_some_and(|v| v == meta.etag.as_bytes()) {
         return Some(Reply::empty(304).header("etag", meta.etag));
     }
-    let range = parse_range(
-        header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok()),
-        meta.size,
-    );
+    let range =
+        parse_range(header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok()), meta.size);
     let (status, start, end) = match range {
         RangeSpec::Full => (200, 0, meta.size.saturating_sub(1)),
         RangeSpec::Partial(s, e) => (206, s, e),
         RangeSpec::Unsatisfiable => {
             return Some(
-                s3_error(
-                    416,
-                    "InvalidRange",
-                    "The requested range is not satisfiable",
-                    path,
-                    rid,
-                )
-                .header("content-range", format!("bytes */{}", meta.size)),
+                s3_error(416, "InvalidRange", "The requested range is not satisfiable", path, rid)
+                    .header("content-range", format!("bytes */{}", meta.size)),
             );
         }
     };
@@ -490,10 +409,7 @@ async fn serve_object(
     let _ = h.insert_header("x-content-type-options", "nosniff");
     let _ = h.insert_header("x-amz-request-id", rid);
     if status == 206 {
-        let _ = h.insert_header(
-            "content-range",
-            format!("bytes {start}-{end}/{}", meta.size),
-        );
+        let _ = h.insert_header("content-range", format!("bytes {start}-{end}/{}", meta.size));
     }
     StreamReply::respond(routes, session, h, store.object_path(key), start, count).await
 }
@@ -510,10 +426,7 @@ impl StreamReply {
         start: u64,
         count: u64,
     ) -> Option<Reply> {
-        let origin = routes
-            .cors
-            .allowed(header_bytes(session, "origin"))
-            .map(str::to_owned);
+        let origin = routes.cors.allowed(header_bytes(session, "origin")).map(str::to_owned);
         routes.cors.decorate(&mut h, origin.as_deref());
         let head = session.req_header().method == http::Method::HEAD;
         let opened = match file {
@@ -523,11 +436,7 @@ impl StreamReply {
         let Some(mut f) = opened else {
             return Some(Reply::empty(404));
         };
-        if session
-            .write_response_header(Box::new(h), head || count == 0)
-            .await
-            .is_err()
-        {
+        if session.write_response_header(Box::new(h), head || count == 0).await.is_err() {
             return None;
         }
         if head || count == 0 {
@@ -550,11 +459,7 @@ impl StreamReply {
             };
             buf.truncate(n);
             left -= n as u64;
-            if session
-                .write_response_body(Some(Bytes::from(buf)), left == 0)
-                .await
-                .is_err()
-            {
+            if session.write_response_body(Some(Bytes::from(buf)), left == 0).await.is_err() {
                 return None;
             }
         }
@@ -573,10 +478,7 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10), RangeSpec::Partial(5, 9));
         assert_eq!(parse_range(Some("bytes=-3"), 10), RangeSpec::Partial(7, 9));
         assert_eq!(parse_range(Some("bytes=-30"), 10), RangeSpec::Partial(0, 9));
-        assert_eq!(
-            parse_range(Some("bytes=8-100"), 10),
-            RangeSpec::Partial(8, 9)
-        );
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), RangeSpec::Partial(8, 9));
         assert_eq!(parse_range(Some("bytes=10-"), 10), RangeSpec::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-0"), 10), RangeSpec::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), RangeSpec::Full);

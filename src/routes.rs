@@ -59,19 +59,9 @@ mod tests {
             from_url: true,
             object_path: "/files".into(),
         };
-        assert_eq!(
-            t.classify("/api/v1/files/upload-url"),
-            Route::Mint(Dialect::ApiMall)
-        );
-        assert_eq!(
-            t.classify("/serve/api/v2/upload/signed-url"),
-            Route::Mint(Dialect::Memories)
-        );
-        assert_eq!(
-            t.classify("/api/upload/presign"),
-            Route::Passthrough,
-            "octopusx disabled"
-        );
+        assert_eq!(t.classify("/api/v1/files/upload-url"), Route::Mint(Dialect::ApiMall));
+        assert_eq!(t.classify("/serve/api/v2/upload/signed-url"), Route::Mint(Dialect::Memories));
+        assert_eq!(t.classify("/api/upload/presign"), Route::Passthrough, "octopusx disabled");
         assert_eq!(t.classify("/api/v1/files/from-url"), Route::FromUrl);
         assert_eq!(t.classify("/files/a/b.png"), Route::Object("a/b.png"));
         assert_eq!(t.classify("/filesx/a"), Route::Passthrough);

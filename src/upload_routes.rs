@@ -23,7 +23,9 @@ use crate::dialect::Dialect;
 use crate::error::ApiError;
 use crate::from_url::FromUrlService;
 use crate::http_io::{header_bytes, read_body_capped, send, BodyError, Reply};
+use crate::metrics::Metrics;
 use crate::mint::mint;
+use crate::rate_limit::RateLimiter;
 use crate::request_id::{new_request_id, now_ms};
 use crate::routes::{Route, RouteTable};
 use crate::store::{BaseUrl, Storage};
@@ -38,6 +40,19 @@ pub struct UploadRoutes {
     public_base: Option<BaseUrl>,
     max_json_body: usize,
     pub(crate) from_url: FromUrlService,
+    rate_limiter: RateLimiter,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+/// What the upload routes learned about a request, for logs and metrics.
+#[derive(Debug, Default, Clone)]
+pub struct RequestInfo {
+    /// `mint`, `from_url`, `object`, `preflight`, or empty for pass-through.
+    pub route: &'static str,
+    pub dialect: Option<&'static str>,
+    /// The API key's configured id (never the key).
+    pub key_id: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl UploadRoutes {
@@ -56,26 +71,21 @@ impl UploadRoutes {
         let storage = Arc::new(Storage::from_config(&cfg.storage)?);
         let public_base = match &cfg.public_base_url {
             Some(b) => Some(
-                BaseUrl::parse(b)
-                    .ok_or_else(|| ConfigError::new("public_base_url", "not a valid URL"))?,
+                BaseUrl::parse(b).ok_or_else(|| ConfigError::new("public_base_url", "not a valid URL"))?,
             ),
             None => None,
         };
+        let per_key =
+            cfg.api_keys.iter().filter_map(|k| k.rate_limit_per_sec.map(|r| (k.id.clone(), r))).collect();
         Ok(Self {
-            routes: RouteTable {
-                dialects,
-                from_url: d.apimall,
-                object_path: storage.gateway_path.clone(),
-            },
+            rate_limiter: RateLimiter::new(cfg.rate_limit.default_per_sec, per_key),
+            metrics: Metrics::new(),
+            routes: RouteTable { dialects, from_url: d.apimall, object_path: storage.gateway_path.clone() },
             keys: ApiKeys::from_config(&cfg.api_keys),
             from_url: FromUrlService::from_config(cfg, storage.clone())?,
             storage,
             cors: Cors::new(&cfg.cors.allowed_origins),
-            gateway_hosts: cfg
-                .gateway_hosts
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
+            gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             public_base,
             max_json_body: cfg.max_json_body,
         })
@@ -85,6 +95,20 @@ impl UploadRoutes {
     /// written (the caller's `request_filter` should then return `Ok(true)` too), `Ok(false)`
     /// when the request is not ours and should continue to the operator's routing.
     pub async fn handle(&self, session: &mut Session) -> pingora::Result<bool> {
+        self.handle_with_info(session, &mut RequestInfo::default()).await
+    }
+
+    /// The metrics this filter records into (serve them with [`crate::metrics::MetricsApp`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// [`Self::handle`], also filling `info` for the caller's access log and metrics.
+    pub async fn handle_with_info(
+        &self,
+        session: &mut Session,
+        info: &mut RequestInfo,
+    ) -> pingora::Result<bool> {
         let route = self.routes.classify(session.req_header().uri.path());
         let route = match route {
             Route::Passthrough => return Ok(false),
@@ -93,19 +117,26 @@ impl UploadRoutes {
             // The key borrows the session; re-borrowed inside the object handler.
             Route::Object(_) => Route::Object(""),
         };
-        let origin = self
-            .cors
-            .allowed(header_bytes(session, "origin"))
-            .map(str::to_owned);
+        let origin = self.cors.allowed(header_bytes(session, "origin")).map(str::to_owned);
         if session.req_header().method == http::Method::OPTIONS {
+            info.route = "preflight";
             self.preflight(session, origin.as_deref()).await?;
             return Ok(true);
         }
         match route {
-            Route::Mint(d) => self.mint_route(session, d, origin.as_deref()).await?,
-            Route::FromUrl => crate::from_url::handle(self, session, origin.as_deref()).await?,
+            Route::Mint(d) => {
+                info.route = "mint";
+                info.dialect = Some(d.name());
+                self.mint_route(session, d, origin.as_deref(), info).await?
+            }
+            Route::FromUrl => {
+                info.route = "from_url";
+                info.dialect = Some(Dialect::ApiMall.name());
+                crate::from_url::handle(self, session, origin.as_deref(), info).await?
+            }
             Route::Object(_) => {
-                crate::object_routes::handle(self, session, origin.as_deref()).await?
+                info.route = "object";
+                crate::object_routes::handle(self, session, origin.as_deref(), info).await?
             }
             Route::Passthrough => return Ok(false),
         }
@@ -129,19 +160,18 @@ impl UploadRoutes {
         session: &mut Session,
         dialect: Dialect,
         origin: Option<&str>,
+        info: &mut RequestInfo,
     ) -> pingora::Result<()> {
         let request_id = new_request_id(now_ms());
-        let reply = match self.mint_inner(session, dialect, &request_id).await {
-            Ok(body) => Reply::json(200, &body),
+        info.request_id = Some(request_id.clone());
+        let reply = match self.mint_inner(session, dialect, &request_id, info).await {
+            Ok(body) => {
+                self.metrics.minted.with_label_values(&[dialect.name()]).inc();
+                Reply::json(200, &body)
+            }
             Err(e) => self.error_reply(dialect, &e, &request_id),
         };
-        send(
-            session,
-            reply.header("x-request-id", request_id),
-            &self.cors,
-            origin,
-        )
-        .await
+        send(session, reply.header("x-request-id", request_id), &self.cors, origin).await
     }
 
     /// An error in the dialect's envelope, logged once here.
@@ -164,29 +194,24 @@ impl UploadRoutes {
         session: &mut Session,
         dialect: Dialect,
         request_id: &str,
+        info: &mut RequestInfo,
     ) -> Result<serde_json::Value, ApiError> {
-        let caller = self.admit(session, dialect)?.clone();
+        let caller = self.admit(session, dialect, info)?.clone();
         let body = self.read_json(session).await?;
         let input = dialect.parse(&body, &caller)?;
         let base = self.base_url(session)?;
-        let minted = mint(
-            &self.storage,
-            &base,
-            &caller,
-            &input,
-            OffsetDateTime::now_utc(),
-        );
-        log::debug!(
-            "{request_id} {} minted {} for key {}",
-            dialect.name(),
-            minted.key,
-            caller.key_id
-        );
+        let minted = mint(&self.storage, &base, &caller, &input, OffsetDateTime::now_utc());
+        log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
         Ok(dialect.render_success(&minted, request_id))
     }
 
     /// Method, gateway host and API key checks shared by every JSON route.
-    pub(crate) fn admit(&self, session: &Session, dialect: Dialect) -> Result<&Caller, ApiError> {
+    pub(crate) fn admit(
+        &self,
+        session: &Session,
+        dialect: Dialect,
+        info: &mut RequestInfo,
+    ) -> Result<&Caller, ApiError> {
         if session.req_header().method != http::Method::POST {
             return Err(ApiError::MethodNotAllowed);
         }
@@ -197,19 +222,19 @@ impl UploadRoutes {
                 return Err(ApiError::NonGatewayHost);
             }
         }
-        self.keys
-            .authenticate(header_bytes(session, "authorization"), dialect.auth_style())
+        let caller = self.keys.authenticate(header_bytes(session, "authorization"), dialect.auth_style())?;
+        info.key_id = Some(caller.key_id.clone());
+        if !self.rate_limiter.admit(&caller.key_id) {
+            return Err(ApiError::RateLimited { retry_after_secs: 1 });
+        }
+        Ok(caller)
     }
 
     pub(crate) async fn read_json(&self, session: &mut Session) -> Result<bytes::Bytes, ApiError> {
-        read_body_capped(session, self.max_json_body)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge => ApiError::BodyTooLarge {
-                    limit: self.max_json_body,
-                },
-                BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),
-            })
+        read_body_capped(session, self.max_json_body).await.map_err(|e| match e {
+            BodyError::TooLarge => ApiError::BodyTooLarge { limit: self.max_json_body },
+            BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),
+        })
     }
 
     /// The base for URLs: the configured one, else the address the client reached.
@@ -234,10 +259,7 @@ pub fn request_host(session: &Session) -> Option<&str> {
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map(|(h, _)| &host[..=h.len()])
-            .unwrap_or(host);
+        return host.split_once(']').map(|(h, _)| &host[..=h.len()]).unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }

@@ -41,10 +41,7 @@ mod tests {
     #[test]
     fn round_trip() {
         assert_eq!(encode_path("/a b/ü+~.png"), "/a%20b/%C3%BC%2B~.png");
-        assert_eq!(
-            decode_path("/a%20b/%C3%BC%2B~.png").unwrap(),
-            "/a b/ü+~.png"
-        );
+        assert_eq!(decode_path("/a%20b/%C3%BC%2B~.png").unwrap(), "/a b/ü+~.png");
         assert!(decode_path("%zz").is_none());
         assert!(decode_path("%ff").is_none());
         assert!(decode_path("%4").is_none());

@@ -24,9 +24,7 @@ fn browser_dir() -> PathBuf {
 }
 
 fn chromium_bin() -> PathBuf {
-    std::env::var_os("CHROMIUM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+    std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
 /// Fail (never skip) when a tool the browser test needs is missing.
@@ -106,15 +104,8 @@ fn chromium_uploads_through_all_four_dialects() {
     require_tools();
     let page = PageServer::start();
     let page_origin = format!("http://127.0.0.1:{}", page.addr.port());
-    let gw = Gateway::start(GatewayOpts {
-        extra_yaml: cors_yaml(&page_origin),
-        ..Default::default()
-    });
-    assert_ne!(
-        page.addr.port(),
-        gw.addr.port(),
-        "page must be cross-origin"
-    );
+    let gw = Gateway::start(GatewayOpts { extra_yaml: cors_yaml(&page_origin), ..Default::default() });
+    assert_ne!(page.addr.port(), gw.addr.port(), "page must be cross-origin");
     let gw_base = format!("http://127.0.0.1:{}", gw.addr.port());
     let page_url = format!("{page_origin}/page.html?gw={gw_base}");
 
@@ -129,11 +120,7 @@ fn chromium_uploads_through_all_four_dialects() {
         .expect("run node tests/browser/upload.mjs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "upload.mjs failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "upload.mjs failed ({}):\nstdout: {stdout}\nstderr: {stderr}", out.status);
     let result: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("upload.mjs stdout is not JSON ({e}): {stdout}"));
     println!("browser result: {result}");
@@ -150,8 +137,8 @@ fn chromium_uploads_through_all_four_dialects() {
             .strip_prefix(&prefix)
             .unwrap_or_else(|| panic!("{d}: {public} does not start with {prefix}"));
         let path = gw.data_dir().join("objects").join(key);
-        let meta = std::fs::metadata(&path)
-            .unwrap_or_else(|e| panic!("{d}: {} not stored ({e})", path.display()));
+        let meta =
+            std::fs::metadata(&path).unwrap_or_else(|e| panic!("{d}: {} not stored ({e})", path.display()));
         assert_eq!(meta.len(), FILE_SIZE, "{d}: {}", path.display());
     }
     let mut objects = Vec::new();
@@ -175,25 +162,16 @@ fn chromium_uploads_through_all_four_dialects() {
 async fn cors_allows_only_the_configured_origin() {
     let allowed = "http://127.0.0.1:45123";
     let other = "http://127.0.0.1:45124";
-    let gw = Gateway::start(GatewayOpts {
-        extra_yaml: cors_yaml(allowed),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { extra_yaml: cors_yaml(allowed), ..Default::default() });
     let c = client();
 
     // Preflight for a mint call and for a presigned PUT.
-    for (path, method) in [
-        ("/api/v1/files/upload-url", "POST"),
-        ("/files/uploads/user/12/x.png", "PUT"),
-    ] {
+    for (path, method) in [("/api/v1/files/upload-url", "POST"), ("/files/uploads/user/12/x.png", "PUT")] {
         let r = c
             .request(reqwest::Method::OPTIONS, gw.url(path))
             .header("origin", allowed)
             .header("access-control-request-method", method)
-            .header(
-                "access-control-request-headers",
-                "authorization,content-type",
-            )
+            .header("access-control-request-headers", "authorization,content-type")
             .send()
             .await
             .unwrap();
@@ -203,14 +181,8 @@ async fn cors_allows_only_the_configured_origin() {
         let methods = h["access-control-allow-methods"].to_str().unwrap();
         assert!(methods.contains("PUT"), "{path}: {methods}");
         assert!(methods.contains("POST"), "{path}: {methods}");
-        let headers = h["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .to_ascii_lowercase();
-        assert!(
-            headers.contains("authorization") && headers.contains("content-type"),
-            "{path}: {headers}"
-        );
+        let headers = h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(headers.contains("authorization") && headers.contains("content-type"), "{path}: {headers}");
 
         let r = c
             .request(reqwest::Method::OPTIONS, gw.url(path))
@@ -219,16 +191,8 @@ async fn cors_allows_only_the_configured_origin() {
             .send()
             .await
             .unwrap();
-        assert!(
-            r.headers().get("access-control-allow-origin").is_none(),
-            "{path}: {:?}",
-            r.headers()
-        );
-        assert!(
-            r.headers().get("access-control-allow-methods").is_none(),
-            "{path}: {:?}",
-            r.headers()
-        );
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}: {:?}", r.headers());
+        assert!(r.headers().get("access-control-allow-methods").is_none(), "{path}: {:?}", r.headers());
     }
 
     // An actual mint response.
@@ -244,23 +208,12 @@ async fn cors_allows_only_the_configured_origin() {
     assert_eq!(r.status(), 200);
     let h = r.headers();
     assert_eq!(h["access-control-allow-origin"], allowed);
-    let expose = h["access-control-expose-headers"]
-        .to_str()
-        .unwrap()
-        .to_ascii_lowercase();
+    let expose = h["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
     assert!(expose.contains("etag"), "{expose}");
-    let vary = h
-        .get_all("vary")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
-        .collect::<Vec<_>>();
+    let vary = h.get_all("vary").iter().map(|v| v.to_str().unwrap().to_ascii_lowercase()).collect::<Vec<_>>();
     assert!(vary.iter().any(|v| v.contains("origin")), "{vary:?}");
 
     let r = mint("http://127.0.0.1:45124").await.unwrap();
-    assert_eq!(
-        r.status(),
-        200,
-        "CORS is the browser's business; the mint works"
-    );
+    assert_eq!(r.status(), 200, "CORS is the browser's business; the mint works");
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }

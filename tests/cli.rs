@@ -17,10 +17,7 @@ fn shipped_configs_load_and_validate() {
         let cfg = presign_gateway::Config::load(&root().join("conf").join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!cfg.api_keys.is_empty(), "{name}");
-        assert_eq!(
-            cfg.api_keys[0].sha256, DEMO_KEY_SHA256,
-            "{name}: the demo key"
-        );
+        assert_eq!(cfg.api_keys[0].sha256, DEMO_KEY_SHA256, "{name}: the demo key");
     }
     // `-t` builds everything (storage included) and exits 0.
     let dir = tempfile::tempdir().unwrap();
@@ -31,11 +28,7 @@ fn shipped_configs_load_and_validate() {
         .arg("-t")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = Command::new(bin())
         .current_dir(dir.path())
         .env("AWS_ACCESS_KEY_ID", "x")
@@ -45,11 +38,7 @@ fn shipped_configs_load_and_validate() {
         .arg("-t")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -69,13 +58,8 @@ fn bad_configs_fail_at_startup_naming_the_field() {
     for (yaml, needle) in cases {
         let conf = dir.path().join("c.yaml");
         std::fs::write(&conf, yaml).unwrap();
-        let out = Command::new(bin())
-            .current_dir(dir.path())
-            .arg("-c")
-            .arg(&conf)
-            .arg("-t")
-            .output()
-            .unwrap();
+        let out =
+            Command::new(bin()).current_dir(dir.path()).arg("-c").arg(&conf).arg("-t").output().unwrap();
         assert!(!out.status.success(), "{yaml}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{needle:?} not in {err}");
@@ -83,13 +67,7 @@ fn bad_configs_fail_at_startup_naming_the_field() {
     // A bad override is refused too.
     let out = Command::new(bin())
         .current_dir(dir.path())
-        .args([
-            "-c",
-            root().join("conf/gateway.yaml").to_str().unwrap(),
-            "-t",
-            "--listen",
-            "bogus",
-        ])
+        .args(["-c", root().join("conf/gateway.yaml").to_str().unwrap(), "-t", "--listen", "bogus"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -100,10 +78,7 @@ fn bad_configs_fail_at_startup_naming_the_field() {
 fn sign_matches_the_s3_documentation_example() {
     let out = Command::new(bin())
         .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        )
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
         .env_remove("AWS_SESSION_TOKEN")
         .args([
             "sign",
@@ -115,11 +90,7 @@ fn sign_matches_the_s3_documentation_example() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let url = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         url.trim(),
@@ -153,18 +124,11 @@ fn sign_with_headers_and_method_verifies() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let url = String::from_utf8(out.stdout).unwrap();
     let u = url::Url::parse(url.trim()).unwrap();
     assert_eq!(u.path(), "/b/a%20b.png");
-    assert!(
-        url.contains("X-Amz-SignedHeaders=content-type%3Bhost"),
-        "{url}"
-    );
+    assert!(url.contains("X-Amz-SignedHeaders=content-type%3Bhost"), "{url}");
     assert!(url.contains("%2Feu-west-1%2Fs3%2F"), "{url}");
     // Our verifier accepts it for the same method and type, and refuses another type.
     use presign_gateway::sigv4::{verify_presigned, Credentials, PresignedRequest, Signer};
@@ -172,33 +136,19 @@ fn sign_with_headers_and_method_verifies() {
     let mut h = http::HeaderMap::new();
     h.insert("host", "127.0.0.1:9000".parse().unwrap());
     h.insert("content-type", "image/png".parse().unwrap());
-    let req = PresignedRequest {
-        method: "PUT",
-        raw_path: u.path(),
-        raw_query: u.query().unwrap(),
-        headers: &h,
-    };
+    let req =
+        PresignedRequest { method: "PUT", raw_path: u.path(), raw_query: u.query().unwrap(), headers: &h };
     assert!(verify_presigned(&signer, &req, time::OffsetDateTime::now_utc()).is_ok());
     h.insert("content-type", "image/jpeg".parse().unwrap());
-    let req = PresignedRequest {
-        method: "PUT",
-        raw_path: u.path(),
-        raw_query: u.query().unwrap(),
-        headers: &h,
-    };
+    let req =
+        PresignedRequest { method: "PUT", raw_path: u.path(), raw_query: u.query().unwrap(), headers: &h };
     assert!(verify_presigned(&signer, &req, time::OffsetDateTime::now_utc()).is_err());
 }
 
 #[test]
 fn hash_key_prints_the_config_hash() {
-    let out = Command::new(bin())
-        .args(["hash-key", DEMO_KEY])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
-        DEMO_KEY_SHA256
-    );
+    let out = Command::new(bin()).args(["hash-key", DEMO_KEY]).output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), DEMO_KEY_SHA256);
     use std::io::Write;
     let mut child = Command::new(bin())
         .arg("hash-key")
@@ -206,15 +156,7 @@ fn hash_key_prints_the_config_hash() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"demo-key\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"demo-key\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
-        DEMO_KEY_SHA256
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), DEMO_KEY_SHA256);
 }

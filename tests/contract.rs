@@ -142,42 +142,22 @@ async fn octopusx_keys_follow_the_page() {
     .await;
     let key = v["data"]["object_key"].as_str().unwrap();
     // uploads/user/{id}/{yyyymmdd}-{random}.{ext}
-    let rest = key
-        .strip_prefix("uploads/user/12/")
-        .unwrap_or_else(|| panic!("{key}"));
+    let rest = key.strip_prefix("uploads/user/12/").unwrap_or_else(|| panic!("{key}"));
     let (date, tail) = rest.split_once('-').unwrap();
-    assert!(
-        date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()),
-        "{key}"
-    );
+    assert!(date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()), "{key}");
     assert!(tail.ends_with(".png") && !tail.contains('/'), "{key}");
     assert_eq!(v["data"]["expires_in"], 900, "default");
     for (asked, got) in [(10, 60), (99999, 3600), (-5, 60), (1200, 1200)] {
-        let body =
-            json!({"file_name":"a.png","content_type":"image/png","expires_in":asked}).to_string();
-        let (_, v) = post_json(
-            &gw.url("/api/upload/presign"),
-            Some("Bearer demo-key"),
-            &body,
-        )
-        .await;
+        let body = json!({"file_name":"a.png","content_type":"image/png","expires_in":asked}).to_string();
+        let (_, v) = post_json(&gw.url("/api/upload/presign"), Some("Bearer demo-key"), &body).await;
         assert_eq!(v["data"]["expires_in"], got, "clamped {asked}");
     }
     // A prefix inside the namespace is honoured; outside it, refused.
-    let body =
-        json!({"file_name":"a.png","content_type":"image/png","prefix":"uploads/user/12/avatars"})
-            .to_string();
-    let (s, v) = post_json(
-        &gw.url("/api/upload/presign"),
-        Some("Bearer demo-key"),
-        &body,
-    )
-    .await;
+    let body = json!({"file_name":"a.png","content_type":"image/png","prefix":"uploads/user/12/avatars"})
+        .to_string();
+    let (s, v) = post_json(&gw.url("/api/upload/presign"), Some("Bearer demo-key"), &body).await;
     assert_eq!(s, 200);
-    assert!(v["data"]["object_key"]
-        .as_str()
-        .unwrap()
-        .starts_with("uploads/user/12/avatars/"));
+    assert!(v["data"]["object_key"].as_str().unwrap().starts_with("uploads/user/12/avatars/"));
     for bad in [
         "uploads/user/13",
         "uploads/user/12/../13",
@@ -188,17 +168,9 @@ async fn octopusx_keys_follow_the_page() {
         "uploads\\user\\12",
     ] {
         let body = json!({"file_name":"a.png","content_type":"image/png","prefix":bad}).to_string();
-        let (s, v) = post_json(
-            &gw.url("/api/upload/presign"),
-            Some("Bearer demo-key"),
-            &body,
-        )
-        .await;
+        let (s, v) = post_json(&gw.url("/api/upload/presign"), Some("Bearer demo-key"), &body).await;
         assert_eq!(s, 400, "{bad}");
-        assert_eq!(
-            v,
-            json!({"success":false,"message":v["message"],"data":null})
-        );
+        assert_eq!(v, json!({"success":false,"message":v["message"],"data":null}));
         assert!(v["message"].as_str().unwrap().contains("prefix"));
     }
     // The other key has its own namespace.
@@ -208,27 +180,15 @@ async fn octopusx_keys_follow_the_page() {
         r#"{"content_type":"video/mp4"}"#,
     )
     .await;
-    assert!(
-        v["data"]["object_key"]
-            .as_str()
-            .unwrap()
-            .starts_with("uploads/user/13/"),
-        "{v}"
-    );
-    assert!(
-        v["data"]["object_key"].as_str().unwrap().ends_with(".mp4"),
-        "{v}"
-    );
+    assert!(v["data"]["object_key"].as_str().unwrap().starts_with("uploads/user/13/"), "{v}");
+    assert!(v["data"]["object_key"].as_str().unwrap().ends_with(".mp4"), "{v}");
 }
 
 /// Every dialect's error envelope for a bad request and for missing auth, as its page shows.
 #[tokio::test]
 async fn error_envelopes_per_dialect() {
     let origin = Origin::start();
-    let gw = Gateway::start(GatewayOpts {
-        origin: Some(origin.addr),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { origin: Some(origin.addr), ..Default::default() });
 
     // API Mall
     let (s, v) = post_json(&gw.url("/api/v1/files/upload-url"), None, "{}").await;
@@ -237,26 +197,16 @@ async fn error_envelopes_per_dialect() {
     assert_eq!(v["error"]["code"], "unauthorized");
 
     // OctopusX
-    let (s, v) = post_json(
-        &gw.url("/api/upload/presign"),
-        Some("Bearer demo-key"),
-        r#"{"content_type":"text/html"}"#,
-    )
-    .await;
+    let (s, v) =
+        post_json(&gw.url("/api/upload/presign"), Some("Bearer demo-key"), r#"{"content_type":"text/html"}"#)
+            .await;
     assert_eq!(s, 400);
     assert_eq!(v["success"], false);
     assert_eq!(v["data"], Value::Null);
     assert!(v["message"].is_string());
-    let (s, v) = post_json(
-        &gw.url("/api/upload/presign"),
-        Some("demo-key"),
-        r#"{"content_type":"image/png"}"#,
-    )
-    .await;
-    assert_eq!(
-        (s, v["success"].clone(), v["data"].clone()),
-        (401, json!(false), Value::Null)
-    );
+    let (s, v) =
+        post_json(&gw.url("/api/upload/presign"), Some("demo-key"), r#"{"content_type":"image/png"}"#).await;
+    assert_eq!((s, v["success"].clone(), v["data"].clone()), (401, json!(false), Value::Null));
 
     // memories: raw key only; Bearer is the wrong style.
     let (s, v) = post_json(
@@ -266,10 +216,7 @@ async fn error_envelopes_per_dialect() {
     )
     .await;
     assert_eq!(s, 401);
-    assert_eq!(
-        v,
-        json!({"code":401,"msg":v["msg"],"data":null,"success":false,"failed":true})
-    );
+    assert_eq!(v, json!({"code":401,"msg":v["msg"],"data":null,"success":false,"failed":true}));
     let (s, v) = post_json(
         &gw.url("/serve/api/v2/upload/signed-url"),
         Some("demo-key"),
@@ -317,38 +264,21 @@ fn ctxfy_500_carries_request_id() {
         v,
         json!({"error":"Internal Server Error","message":"An unexpected error occurred on the server","code":500,"requestId":"req_1234567890"})
     );
-    let (s, v) =
-        Dialect::ApiMall.render_error(&ApiError::Internal("secret detail".into()), "req_x");
+    let (s, v) = Dialect::ApiMall.render_error(&ApiError::Internal("secret detail".into()), "req_x");
     assert_eq!(s, 500);
-    assert!(
-        !v.to_string().contains("secret detail"),
-        "internal details never leak"
-    );
+    assert!(!v.to_string().contains("secret detail"), "internal details never leak");
 }
 
 /// Bad input for each dialect: its own shape and status, nothing written, nothing proxied.
 #[tokio::test]
 async fn bad_input_per_dialect() {
     let origin = Origin::start();
-    let gw = Gateway::start(GatewayOpts {
-        origin: Some(origin.addr),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { origin: Some(origin.addr), ..Default::default() });
     let long = "a".repeat(300) + ".png";
     let cases: Vec<(&str, &str, String, u16)> = vec![
         // OctopusX
-        (
-            "/api/upload/presign",
-            "Bearer demo-key",
-            r#"{"file_name":"a.png","content_type":5}"#.into(),
-            400,
-        ),
-        (
-            "/api/upload/presign",
-            "Bearer demo-key",
-            r#"{"file_name":"a.png"}"#.into(),
-            400,
-        ),
+        ("/api/upload/presign", "Bearer demo-key", r#"{"file_name":"a.png","content_type":5}"#.into(), 400),
+        ("/api/upload/presign", "Bearer demo-key", r#"{"file_name":"a.png"}"#.into(), 400),
         (
             "/api/upload/presign",
             "Bearer demo-key",
@@ -368,43 +298,13 @@ async fn bad_input_per_dialect() {
             400,
         ),
         ("/api/upload/presign", "Bearer demo-key", "nope".into(), 400),
-        (
-            "/api/upload/presign",
-            "demo-key",
-            r#"{"content_type":"image/png"}"#.into(),
-            401,
-        ),
+        ("/api/upload/presign", "demo-key", r#"{"content_type":"image/png"}"#.into(), 401),
         // memories
-        (
-            "/serve/api/v2/upload/signed-url",
-            "demo-key",
-            r#"{}"#.into(),
-            400,
-        ),
-        (
-            "/serve/api/v2/upload/signed-url",
-            "demo-key",
-            r#"{"original_filename":7}"#.into(),
-            400,
-        ),
-        (
-            "/serve/api/v2/upload/signed-url",
-            "demo-key",
-            r#"{"original_filename":"evil.html"}"#.into(),
-            400,
-        ),
-        (
-            "/serve/api/v2/upload/signed-url",
-            "demo-key",
-            format!(r#"{{"original_filename":"{long}"}}"#),
-            400,
-        ),
-        (
-            "/serve/api/v2/upload/signed-url",
-            "demo-key",
-            r#"{"original_filename":"/abs.mp4"}"#.into(),
-            400,
-        ),
+        ("/serve/api/v2/upload/signed-url", "demo-key", r#"{}"#.into(), 400),
+        ("/serve/api/v2/upload/signed-url", "demo-key", r#"{"original_filename":7}"#.into(), 400),
+        ("/serve/api/v2/upload/signed-url", "demo-key", r#"{"original_filename":"evil.html"}"#.into(), 400),
+        ("/serve/api/v2/upload/signed-url", "demo-key", format!(r#"{{"original_filename":"{long}"}}"#), 400),
+        ("/serve/api/v2/upload/signed-url", "demo-key", r#"{"original_filename":"/abs.mp4"}"#.into(), 400),
         (
             "/serve/api/v2/upload/signed-url",
             "Bearer demo-key",
@@ -436,33 +336,22 @@ async fn bad_input_per_dialect() {
             r#"{"filename":"..","contentType":"image/png","size":5}"#.into(),
             400,
         ),
-        (
-            "/v1/upload/s3",
-            "Bearer demo-key",
-            r#"{"filename":"a","size":5}"#.into(),
-            400,
-        ),
+        ("/v1/upload/s3", "Bearer demo-key", r#"{"filename":"a","size":5}"#.into(), 400),
         (
             "/v1/upload/s3",
             "Bearer demo-key",
             r#"{"filename":"a","contentType":"image/png","size":"5"}"#.into(),
             400,
         ),
-        (
-            "/v1/upload/s3",
-            "demo-key",
-            r#"{"filename":"a","contentType":"image/png","size":5}"#.into(),
-            401,
-        ),
+        ("/v1/upload/s3", "demo-key", r#"{"filename":"a","contentType":"image/png","size":5}"#.into(), 401),
     ];
     for (path, auth, body, status) in cases {
         let (s, v) = post_json(&gw.url(path), Some(auth), &body).await;
         assert_eq!(s, status, "{path} {body} -> {v}");
         match path {
-            "/api/upload/presign" => assert!(
-                v["success"] == false && v["data"].is_null() && v["message"].is_string(),
-                "{v}"
-            ),
+            "/api/upload/presign" => {
+                assert!(v["success"] == false && v["data"].is_null() && v["message"].is_string(), "{v}")
+            }
             "/serve/api/v2/upload/signed-url" => {
                 assert!(
                     v["failed"] == true
@@ -472,23 +361,12 @@ async fn bad_input_per_dialect() {
                     "{v}"
                 )
             }
-            _ => assert!(
-                v["code"] == status && v["error"].is_string() && v["message"].is_string(),
-                "{v}"
-            ),
+            _ => assert!(v["code"] == status && v["error"].is_string() && v["message"].is_string(), "{v}"),
         }
     }
     // Oversize JSON for each route.
-    for path in [
-        "/api/upload/presign",
-        "/serve/api/v2/upload/signed-url",
-        "/v1/upload/s3",
-    ] {
-        let auth = if path.starts_with("/serve") {
-            "demo-key"
-        } else {
-            "Bearer demo-key"
-        };
+    for path in ["/api/upload/presign", "/serve/api/v2/upload/signed-url", "/v1/upload/s3"] {
+        let auth = if path.starts_with("/serve") { "demo-key" } else { "Bearer demo-key" };
         let r = client()
             .post(gw.url(path))
             .header("authorization", auth)
@@ -540,13 +418,7 @@ async fn upload_each_dialect(gw: &Gateway, read_back: impl Fn(&str, &str) -> Vec
         assert_eq!(s, 200, "{v}");
         let url = v.pointer(url_field).and_then(Value::as_str).unwrap();
         let key = v.pointer(key_field).and_then(Value::as_str).unwrap();
-        let r = c
-            .put(url)
-            .header("content-type", "image/png")
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = c.put(url).header("content-type", "image/png").body(bytes.clone()).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}: {}", r.text().await.unwrap());
         assert_eq!(read_back(key, path), bytes, "{path}");
     }
@@ -579,13 +451,7 @@ async fn upload_each_dialect(gw: &Gateway, read_back: impl Fn(&str, &str) -> Vec
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = c
-        .post(url)
-        .header("content-type", &ct)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+    let r = c.post(url).header("content-type", &ct).body(form).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let key = format!("uploads/user/12/assets/{asset}.mp4");
     assert_eq!(read_back(&key, "memories"), bytes);
@@ -602,11 +468,7 @@ async fn every_dialect_uploads_to_the_local_store() {
     walk(&objects, &mut files);
     assert_eq!(files.len(), 4);
     for f in files {
-        let key = f
-            .strip_prefix(&objects)
-            .unwrap()
-            .to_string_lossy()
-            .to_string();
+        let key = f.strip_prefix(&objects).unwrap().to_string_lossy().to_string();
         let r = client().get(format!("{base}{key}")).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().await.unwrap().len(), 40_000);
@@ -621,8 +483,5 @@ async fn every_dialect_uploads_to_s3s_fs() {
         env: s3.env(),
         ..Default::default()
     });
-    upload_each_dialect(&gw, |key, _| {
-        std::fs::read(s3.object_path(key)).unwrap_or_default()
-    })
-    .await;
+    upload_each_dialect(&gw, |key, _| std::fs::read(s3.object_path(key)).unwrap_or_default()).await;
 }

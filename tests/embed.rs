@@ -21,11 +21,7 @@ fn example_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let p = profile_dir.join("examples/embed");
-    assert!(
-        p.exists(),
-        "{} missing: run through `cargo test`, which builds examples",
-        p.display()
-    );
+    assert!(p.exists(), "{} missing: run through `cargo test`, which builds examples", p.display());
     p
 }
 
@@ -72,46 +68,12 @@ async fn embedded_upload_routes_work_in_a_foreign_proxy() {
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    let got = client()
-        .get(v["data"]["public_url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let got = client().get(v["data"]["public_url"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), b"abc");
 
     // The operator's own routes still work.
-    assert_eq!(
-        client()
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ok"
-    );
-    assert_eq!(
-        client()
-            .get(format!("{base}/api/other"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        203
-    );
-    assert_eq!(
-        client()
-            .get(format!("{base}/page"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        203
-    );
-    assert_eq!(
-        (api.count(), web.count()),
-        (1, 1),
-        "mint and upload never reached a backend"
-    );
+    assert_eq!(client().get(format!("{base}/health")).send().await.unwrap().text().await.unwrap(), "ok");
+    assert_eq!(client().get(format!("{base}/api/other")).send().await.unwrap().status(), 203);
+    assert_eq!(client().get(format!("{base}/page")).send().await.unwrap().status(), 203);
+    assert_eq!((api.count(), web.count()), (1, 1), "mint and upload never reached a backend");
 }

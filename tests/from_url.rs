@@ -14,8 +14,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 /// A listener that only counts connections.
 struct Canary {
@@ -66,52 +65,26 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
         format!("HTTP/1.1 {status}\r\n{extra}content-length: {len}\r\nconnection: close\r\n\r\n")
     };
     let _ = match path.as_str() {
-        "/img.png" => s.write_all(
-            &[
-                head("200 OK", "content-type: image/png\r\n", PNG.len()).as_bytes(),
-                PNG,
-            ]
-            .concat(),
-        ),
+        "/img.png" => {
+            s.write_all(&[head("200 OK", "content-type: image/png\r\n", PNG.len()).as_bytes(), PNG].concat())
+        }
         "/sniff" => s.write_all(
-            &[
-                head(
-                    "200 OK",
-                    "content-type: application/octet-stream\r\n",
-                    PNG.len(),
-                )
-                .as_bytes(),
-                PNG,
-            ]
-            .concat(),
+            &[head("200 OK", "content-type: application/octet-stream\r\n", PNG.len()).as_bytes(), PNG]
+                .concat(),
         ),
         "/text" => s
             .write_all(head("200 OK", "content-type: text/plain\r\n", 5).as_bytes())
             .and_then(|_| s.write_all(b"hello")),
         "/missing" => s.write_all(head("404 Not Found", "", 0).as_bytes()),
         "/to-local" => s.write_all(
-            head(
-                "302 Found",
-                &format!("location: http://127.0.0.1:{}/x\r\n", canary.port()),
-                0,
-            )
-            .as_bytes(),
+            head("302 Found", &format!("location: http://127.0.0.1:{}/x\r\n", canary.port()), 0).as_bytes(),
         ),
         "/to-decimal" => s.write_all(
-            head(
-                "302 Found",
-                &format!("location: http://2130706433:{}/x\r\n", canary.port()),
-                0,
-            )
-            .as_bytes(),
+            head("302 Found", &format!("location: http://2130706433:{}/x\r\n", canary.port()), 0).as_bytes(),
         ),
-        "/big-declared" => {
-            s.write_all(head("200 OK", "content-type: image/png\r\n", 104_857_601).as_bytes())
-        }
+        "/big-declared" => s.write_all(head("200 OK", "content-type: image/png\r\n", 104_857_601).as_bytes()),
         "/big-undeclared" => {
-            let _ = s.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\nconnection: close\r\n\r\n",
-            );
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\nconnection: close\r\n\r\n");
             let chunk = vec![0u8; 1 << 20];
             for _ in 0..101 {
                 if s.write_all(&chunk).is_err() {
@@ -134,20 +107,11 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
             let n: u32 = p[5..].parse().unwrap_or(0);
             if n == 0 {
                 s.write_all(
-                    &[
-                        head("200 OK", "content-type: image/png\r\n", PNG.len()).as_bytes(),
-                        PNG,
-                    ]
-                    .concat(),
+                    &[head("200 OK", "content-type: image/png\r\n", PNG.len()).as_bytes(), PNG].concat(),
                 )
             } else {
                 s.write_all(
-                    head(
-                        "302 Found",
-                        &format!("location: http://{me}/hop/{}\r\n", n - 1),
-                        0,
-                    )
-                    .as_bytes(),
+                    head("302 Found", &format!("location: http://{me}/hop/{}\r\n", n - 1), 0).as_bytes(),
                 )
             }
         }
@@ -156,12 +120,7 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
 }
 
 async fn from_url(gw: &Gateway, body: Value) -> (u16, Value) {
-    post_json(
-        &gw.url("/api/v1/files/from-url"),
-        Some("Bearer demo-key"),
-        &body.to_string(),
-    )
-    .await
+    post_json(&gw.url("/api/v1/files/from-url"), Some("Bearer demo-key"), &body.to_string()).await
 }
 
 fn allow_127_0_0_2(timeout: u64) -> String {
@@ -194,39 +153,27 @@ async fn loopback_spellings_are_refused_before_connecting() {
             "never reveals the address: {v}"
         );
     }
-    for bad in [
-        "ftp://example.com/a.png",
-        "http://user:pw@127.0.0.2/a.png",
-        "not a url",
-        "file:///etc/passwd",
-    ] {
+    for bad in
+        ["ftp://example.com/a.png", "http://user:pw@127.0.0.2/a.png", "not a url", "file:///etc/passwd"]
+    {
         let (s, v) = from_url(&gw, json!({ "url": bad })).await;
         assert_eq!(s, 400, "{bad} -> {v}");
     }
-    assert_eq!(
-        c.hits.load(Ordering::SeqCst),
-        0,
-        "the canary saw a connection"
-    );
+    assert_eq!(c.hits.load(Ordering::SeqCst), 0, "the canary saw a connection");
     assert!(gw.stored_files().is_empty());
 }
 
 async fn success_path(gw: &Gateway, src: SocketAddr, read_back: impl Fn(&str) -> Vec<u8>) {
-    let (s, v) = from_url(
-        gw,
-        json!({"url": format!("http://{src}/img.png"), "filename": "reference-image.png"}),
-    )
-    .await;
+    let (s, v) =
+        from_url(gw, json!({"url": format!("http://{src}/img.png"), "filename": "reference-image.png"}))
+            .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["success"], true);
     let d = &v["data"];
     assert_eq!(d["content_type"], "image/png");
     assert_eq!(d["file_size"], PNG.len());
     let key = d["key"].as_str().unwrap();
-    assert!(
-        key.starts_with("uploads/user/12/") && key.ends_with("-reference-image.png"),
-        "{key}"
-    );
+    assert!(key.starts_with("uploads/user/12/") && key.ends_with("-reference-image.png"), "{key}");
     assert!(v["request_id"].as_str().unwrap().starts_with("req_"));
     assert_eq!(read_back(key), PNG);
 
@@ -240,10 +187,7 @@ async fn success_path(gw: &Gateway, src: SocketAddr, read_back: impl Fn(&str) ->
 async fn fetch_stores_on_local_store() {
     let c = canary("127.0.0.1");
     let src = source(c.addr);
-    let gw = Gateway::start(GatewayOpts {
-        extra_yaml: allow_127_0_0_2(10),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { extra_yaml: allow_127_0_0_2(10), ..Default::default() });
     let objects = gw.data_dir().join("objects");
     success_path(&gw, src, |k| std::fs::read(objects.join(k)).unwrap()).await;
     // Over the cap without a declared length: counted while streaming, refused, nothing kept.
@@ -254,11 +198,7 @@ async fn fetch_stores_on_local_store() {
     assert_eq!(gw.stored_files().len(), before);
     // data.url serves it.
     let (_, v) = from_url(&gw, json!({"url": format!("http://{src}/img.png")})).await;
-    let got = client()
-        .get(v["data"]["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let got = client().get(v["data"]["url"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(got.headers()["content-type"], "image/png");
     assert_eq!(got.bytes().await.unwrap().as_ref(), PNG);
 }
@@ -281,10 +221,7 @@ async fn fetch_stores_on_s3s_fs() {
 async fn failures_leave_nothing_and_say_why() {
     let c = canary("127.0.0.1");
     let src = source(c.addr);
-    let gw = Gateway::start(GatewayOpts {
-        extra_yaml: allow_127_0_0_2(2),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { extra_yaml: allow_127_0_0_2(2), ..Default::default() });
 
     let (s, v) = from_url(&gw, json!({"url": format!("http://{src}/missing")})).await;
     assert_eq!(s, 400);
@@ -295,11 +232,7 @@ async fn failures_leave_nothing_and_say_why() {
         let (s, v) = from_url(&gw, json!({"url": format!("http://{src}{path}")})).await;
         assert_eq!(s, 400, "{v}");
     }
-    assert_eq!(
-        c.hits.load(Ordering::SeqCst),
-        0,
-        "redirect reached the blocked target"
-    );
+    assert_eq!(c.hits.load(Ordering::SeqCst), 0, "redirect reached the blocked target");
 
     let (s, _) = from_url(&gw, json!({"url": format!("http://{src}/hop/5")})).await;
     assert_eq!(s, 200, "5 redirects are followed");
@@ -309,11 +242,8 @@ async fn failures_leave_nothing_and_say_why() {
     let (s, v) = from_url(&gw, json!({"url": format!("http://{src}/text")})).await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["message"], "Unsupported content_type");
-    let (s, _) = from_url(
-        &gw,
-        json!({"url": format!("http://{src}/img.png"), "content_type": "text/html"}),
-    )
-    .await;
+    let (s, _) =
+        from_url(&gw, json!({"url": format!("http://{src}/img.png"), "content_type": "text/html"})).await;
     assert_eq!(s, 400);
 
     let (s, v) = from_url(&gw, json!({"url": format!("http://{src}/big-declared")})).await;
@@ -333,10 +263,7 @@ async fn failures_leave_nothing_and_say_why() {
 async fn concurrent_fetches_per_key_are_capped() {
     let c = canary("127.0.0.1");
     let src = source(c.addr);
-    let gw = Gateway::start(GatewayOpts {
-        extra_yaml: allow_127_0_0_2(3),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { extra_yaml: allow_127_0_0_2(3), ..Default::default() });
     let slow = from_url(&gw, json!({"url": format!("http://{src}/slow")}));
     let second = async {
         // Wait until the first fetch is in flight (its source connection exists), then try again.

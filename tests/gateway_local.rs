@@ -26,7 +26,11 @@ fn png_bytes(n: usize) -> Vec<u8> {
 async fn mint_put_get_round_trip() {
     let gw = Gateway::local();
     let bytes = png_bytes(524_288);
-    let v = mint(&gw, json!({"filename":"cover.png","content_type":"image/png","file_size":bytes.len(),"expires_in":900})).await;
+    let v = mint(
+        &gw,
+        json!({"filename":"cover.png","content_type":"image/png","file_size":bytes.len(),"expires_in":900}),
+    )
+    .await;
     assert_eq!(v["success"], true);
     let rid = v["request_id"].as_str().unwrap();
     assert!(rid.starts_with("req_") && rid.len() == 30, "{rid}");
@@ -35,16 +39,10 @@ async fn mint_put_get_round_trip() {
     assert_eq!(d["max_file_size"], 104857600);
     assert_eq!(d["content_type"], "image/png");
     let key = d["key"].as_str().unwrap();
-    assert!(
-        key.starts_with("uploads/user/12/") && key.ends_with("-cover.png"),
-        "{key}"
-    );
+    assert!(key.starts_with("uploads/user/12/") && key.ends_with("-cover.png"), "{key}");
     let upload_url = d["upload_url"].as_str().unwrap();
     let public_url = d["public_url"].as_str().unwrap();
-    assert!(
-        upload_url.starts_with(&gw.url("/files/uploads/user/12/")),
-        "{upload_url}"
-    );
+    assert!(upload_url.starts_with(&gw.url("/files/uploads/user/12/")), "{upload_url}");
     for p in [
         "X-Amz-Algorithm=AWS4-HMAC-SHA256",
         "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost",
@@ -68,68 +66,34 @@ async fn mint_put_get_round_trip() {
     assert_eq!(get.status(), 200);
     assert_eq!(get.headers()["content-type"], "image/png");
     assert_eq!(get.headers()["etag"].to_str().unwrap(), etag);
-    assert_eq!(
-        get.headers()["content-length"],
-        bytes.len().to_string().as_str()
-    );
+    assert_eq!(get.headers()["content-length"], bytes.len().to_string().as_str());
     assert_eq!(get.bytes().await.unwrap().as_ref(), &bytes[..]);
 
     let head = client().head(public_url).send().await.unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(
-        head.headers()["content-length"],
-        bytes.len().to_string().as_str()
-    );
+    assert_eq!(head.headers()["content-length"], bytes.len().to_string().as_str());
 
-    let range = client()
-        .get(public_url)
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let range = client().get(public_url).header("range", "bytes=10-19").send().await.unwrap();
     assert_eq!(range.status(), 206);
-    assert_eq!(
-        range.headers()["content-range"],
-        format!("bytes 10-19/{}", bytes.len()).as_str()
-    );
+    assert_eq!(range.headers()["content-range"], format!("bytes 10-19/{}", bytes.len()).as_str());
     assert_eq!(range.bytes().await.unwrap().as_ref(), &bytes[10..20]);
 
-    let bad_range = client()
-        .get(public_url)
-        .header("range", "bytes=999999999-")
-        .send()
-        .await
-        .unwrap();
+    let bad_range = client().get(public_url).header("range", "bytes=999999999-").send().await.unwrap();
     assert_eq!(bad_range.status(), 416);
 
-    let cached = client()
-        .get(public_url)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let cached = client().get(public_url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(cached.status(), 304);
 
     // Nothing left in tmp.
-    assert!(!gw
-        .stored_files()
-        .iter()
-        .any(|p| p.starts_with(gw.data_dir().join("tmp"))));
+    assert!(!gw.stored_files().iter().any(|p| p.starts_with(gw.data_dir().join("tmp"))));
 }
 
 #[tokio::test]
 async fn urls_follow_the_host_the_client_reached() {
     let gw = Gateway::local();
-    let v = mint(
-        &gw,
-        json!({"filename":"a.png","content_type":"image/png","file_size":3}),
-    )
-    .await;
+    let v = mint(&gw, json!({"filename":"a.png","content_type":"image/png","file_size":3})).await;
     let url = v["data"]["upload_url"].as_str().unwrap();
-    assert!(
-        url.starts_with(&format!("http://127.0.0.1:{}/files/", gw.addr.port())),
-        "{url}"
-    );
+    assert!(url.starts_with(&format!("http://127.0.0.1:{}/files/", gw.addr.port())), "{url}");
     assert_eq!(v["data"]["expires_in"], 900, "default expiry");
     let (status, v) = post_json(
         &gw.url(MINT),
@@ -152,46 +116,23 @@ async fn urls_follow_the_host_the_client_reached() {
         .as_str()
         .unwrap()
         .starts_with(&format!("http://localhost:{}/files/", gw.addr.port())));
-    assert_ne!(
-        v2["data"]["key"].as_str().unwrap(),
-        key,
-        "keys never collide"
-    );
+    assert_ne!(v2["data"]["key"].as_str().unwrap(), key, "keys never collide");
 }
 
 #[tokio::test]
 async fn wrong_type_size_or_signature_is_refused_and_nothing_is_written() {
     let gw = Gateway::local();
-    let v = mint(
-        &gw,
-        json!({"filename":"x.png","content_type":"image/png","file_size":10}),
-    )
-    .await;
+    let v = mint(&gw, json!({"filename":"x.png","content_type":"image/png","file_size":10})).await;
     let url = v["data"]["upload_url"].as_str().unwrap().to_string();
     let public = v["data"]["public_url"].as_str().unwrap().to_string();
     let c = client();
 
-    let r = c
-        .put(&url)
-        .header("content-type", "image/jpeg")
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(&url).header("content-type", "image/jpeg").body(vec![1u8; 10]).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
-    assert!(
-        body.contains("<Code>SignatureDoesNotMatch</Code>"),
-        "{body}"
-    );
+    assert!(body.contains("<Code>SignatureDoesNotMatch</Code>"), "{body}");
 
-    let r = c
-        .put(&url)
-        .header("content-type", "image/png")
-        .body(vec![1u8; 11])
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(&url).header("content-type", "image/png").body(vec![1u8; 11]).send().await.unwrap();
     assert_eq!(r.status(), 403, "another size is refused by the signature");
 
     let tampered = {
@@ -201,35 +142,17 @@ async fn wrong_type_size_or_signature_is_refused_and_nothing_is_written() {
         t.replace_range(i..i + 1, c0);
         t
     };
-    let r = c
-        .put(&tampered)
-        .header("content-type", "image/png")
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(&tampered).header("content-type", "image/png").body(vec![1u8; 10]).send().await.unwrap();
     assert_eq!(r.status(), 403);
 
     let unsigned = url.split('?').next().unwrap().to_string();
-    let r = c
-        .put(&unsigned)
-        .header("content-type", "image/png")
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(&unsigned).header("content-type", "image/png").body(vec![1u8; 10]).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("AccessDenied"));
 
     // A signed URL for another key cannot be replayed on a different path.
     let other = url.replacen("/files/uploads/user/12/", "/files/uploads/user/13/", 1);
-    let r = c
-        .put(&other)
-        .header("content-type", "image/png")
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let r = c.put(&other).header("content-type", "image/png").body(vec![1u8; 10]).send().await.unwrap();
     assert_eq!(r.status(), 403);
 
     assert_eq!(c.get(&public).send().await.unwrap().status(), 404);
@@ -242,11 +165,7 @@ async fn expired_url_is_refused() {
     let gw = Gateway::local();
     // Sign with the gateway's own key, an hour in the past.
     let secret = std::fs::read_to_string(gw.data_dir().join(".gateway/signing.key")).unwrap();
-    let signer = Signer::new(
-        Credentials::new("presign-gateway", secret.trim(), None),
-        "us-east-1",
-        "s3",
-    );
+    let signer = Signer::new(Credentials::new("presign-gateway", secret.trim(), None), "us-east-1", "s3");
     let host = gw.addr.to_string();
     let when = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
     let url = signer.presign_url(
@@ -263,10 +182,7 @@ async fn expired_url_is_refused() {
     let r = client().put(&url).body(vec![1u8; 4]).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
-    assert!(
-        body.contains("<Code>AccessDenied</Code>") && body.contains("Request has expired"),
-        "{body}"
-    );
+    assert!(body.contains("<Code>AccessDenied</Code>") && body.contains("Request has expired"), "{body}");
     // The same signer, now, is accepted: the refusal above was the expiry.
     let fresh = signer.presign_url(
         &PresignRequest {
@@ -279,27 +195,14 @@ async fn expired_url_is_refused() {
         },
         time::OffsetDateTime::now_utc(),
     );
-    assert_eq!(
-        client()
-            .put(&fresh)
-            .body(vec![1u8; 4])
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(client().put(&fresh).body(vec![1u8; 4]).send().await.unwrap().status(), 200);
     assert!(gw.stored_files().iter().all(|p| !p.ends_with("old.png")));
 }
 
 #[tokio::test]
 async fn client_disconnect_mid_body_leaves_nothing() {
     let gw = Gateway::local();
-    let v = mint(
-        &gw,
-        json!({"filename":"big.png","content_type":"image/png","file_size":1_000_000}),
-    )
-    .await;
+    let v = mint(&gw, json!({"filename":"big.png","content_type":"image/png","file_size":1_000_000})).await;
     let url = url::Url::parse(v["data"]["upload_url"].as_str().unwrap()).unwrap();
     let target = format!("{}?{}", url.path(), url.query().unwrap());
     let head = format!(
@@ -322,30 +225,16 @@ async fn client_disconnect_mid_body_leaves_nothing() {
         if files.is_empty() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left behind: {files:?}"
-        );
+        assert!(std::time::Instant::now() < deadline, "left behind: {files:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(
-        client()
-            .get(v["data"]["public_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(client().get(v["data"]["public_url"].as_str().unwrap()).send().await.unwrap().status(), 404);
 }
 
 #[tokio::test]
 async fn passthrough_reaches_origin_untouched() {
     let origin = Origin::start();
-    let gw = Gateway::start(GatewayOpts {
-        origin: Some(origin.addr),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { origin: Some(origin.addr), ..Default::default() });
     let r = client()
         .post(gw.url("/v2/things?a=1&b=%20x"))
         .header("x-custom", "kept")
@@ -364,10 +253,7 @@ async fn passthrough_reaches_origin_untouched() {
     assert_eq!(v["body"], "hello origin");
     // Keep-alive: several requests on one client.
     for _ in 0..5 {
-        assert_eq!(
-            client().get(gw.url("/x")).send().await.unwrap().status(),
-            203
-        );
+        assert_eq!(client().get(gw.url("/x")).send().await.unwrap().status(), 203);
     }
     assert_eq!(origin.count(), 6);
 }
@@ -384,10 +270,7 @@ async fn origin_down_is_502_json() {
 #[tokio::test]
 async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
     let origin = Origin::start();
-    let gw = Gateway::start(GatewayOpts {
-        origin: Some(origin.addr),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { origin: Some(origin.addr), ..Default::default() });
     let url = gw.url(MINT);
     let ok = json!({"filename":"a.png","content_type":"image/png","file_size":10});
     let long_name = format!("{}.png", "a".repeat(300));
@@ -395,18 +278,8 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         (None, ok.to_string(), 401, "unauthorized"),
         (Some("Bearer wrong"), ok.to_string(), 401, "unauthorized"),
         (Some("demo-key"), ok.to_string(), 401, "unauthorized"),
-        (
-            Some("Bearer demo-key"),
-            "{not json".into(),
-            400,
-            "invalid_request",
-        ),
-        (
-            Some("Bearer demo-key"),
-            "[1,2]".into(),
-            400,
-            "invalid_request",
-        ),
+        (Some("Bearer demo-key"), "{not json".into(), 400, "invalid_request"),
+        (Some("Bearer demo-key"), "[1,2]".into(), 400, "invalid_request"),
         (Some("Bearer demo-key"), "".into(), 400, "invalid_request"),
         (
             Some("Bearer demo-key"),
@@ -440,8 +313,7 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         ),
         (
             Some("Bearer demo-key"),
-            json!({"filename":"a.png","content_type":"image/png","file_size":104857601})
-                .to_string(),
+            json!({"filename":"a.png","content_type":"image/png","file_size":104857601}).to_string(),
             400,
             "invalid_request",
         ),
@@ -459,8 +331,7 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         ),
         (
             Some("Bearer demo-key"),
-            json!({"filename":"a.png","content_type":"image/png","file_size":10,"expires_in":59})
-                .to_string(),
+            json!({"filename":"a.png","content_type":"image/png","file_size":10,"expires_in":59}).to_string(),
             400,
             "invalid_request",
         ),
@@ -473,8 +344,7 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         ),
         (
             Some("Bearer demo-key"),
-            json!({"filename":"../../etc/passwd","content_type":"image/png","file_size":10})
-                .to_string(),
+            json!({"filename":"../../etc/passwd","content_type":"image/png","file_size":10}).to_string(),
             400,
             "invalid_request",
         ),
@@ -502,9 +372,7 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         assert_eq!(s, status, "{body} -> {v}");
         assert_eq!(v["success"], false, "{v}");
         assert_eq!(v["error"]["code"], code, "{body} -> {v}");
-        assert!(v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(v["error"]["details"].is_object());
         assert!(v["request_id"].as_str().unwrap().starts_with("req_"));
     }
@@ -522,10 +390,7 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
     let r = client()
         .post(&url)
         .header("authorization", "Bearer demo-key")
-        .body(
-            b"{\"filename\":\"\xff\xfe.png\",\"content_type\":\"image/png\",\"file_size\":1}"
-                .to_vec(),
-        )
+        .body(b"{\"filename\":\"\xff\xfe.png\",\"content_type\":\"image/png\",\"file_size\":1}".to_vec())
         .send()
         .await
         .unwrap();
@@ -556,29 +421,17 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
     assert_eq!(v["error"]["code"], "payload_too_large");
 
     // Wrong method on the route: answered here, not proxied.
-    let r = client()
-        .get(&url)
-        .header("authorization", "Bearer demo-key")
-        .send()
-        .await
-        .unwrap();
+    let r = client().get(&url).header("authorization", "Bearer demo-key").send().await.unwrap();
     assert_eq!(r.status(), 405);
 
-    assert_eq!(
-        origin.count(),
-        0,
-        "no upload-route request reached the origin"
-    );
+    assert_eq!(origin.count(), 0, "no upload-route request reached the origin");
     assert!(gw.stored_files().is_empty());
 }
 
 #[tokio::test]
 async fn early_answer_does_not_desync_keepalive() {
     let origin = Origin::start();
-    let gw = Gateway::start(GatewayOpts {
-        origin: Some(origin.addr),
-        ..Default::default()
-    });
+    let gw = Gateway::start(GatewayOpts { origin: Some(origin.addr), ..Default::default() });
     // An unauthenticated mint with an unread body, then a second request on the same connection.
     let body = "x".repeat(1000);
     let req = format!(
@@ -598,8 +451,5 @@ async fn early_answer_does_not_desync_keepalive() {
     } else {
         assert_eq!(origin.count(), 0);
     }
-    assert!(
-        !out.contains("HTTP/1.1 400"),
-        "the body was parsed as a request: {out}"
-    );
+    assert!(!out.contains("HTTP/1.1 400"), "the body was parsed as a request: {out}");
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -57,8 +57,7 @@ const CASES: &[Case] = &[
 ];
 
 fn system_time(t: OffsetDateTime) -> SystemTime {
-    SystemTime::UNIX_EPOCH
-        + Duration::from_secs(u64::try_from(t.unix_timestamp()).expect("after 1970"))
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.unix_timestamp()).expect("after 1970"))
 }
 
 fn aws_signature(
@@ -99,10 +98,7 @@ fn aws_signature(
     let output = sign(request, &params).expect("sign");
     let signature = output.signature().to_owned();
     let (headers, _) = output.into_parts().0.into_parts();
-    let headers = headers
-        .into_iter()
-        .map(|h| (h.name().to_owned(), h.value().to_owned()))
-        .collect();
+    let headers = headers.into_iter().map(|h| (h.name().to_owned(), h.value().to_owned())).collect();
     (signature, headers)
 }
 
@@ -133,11 +129,7 @@ fn presigned_signature_equals_aws_sigv4() {
             case.at,
         );
         let ours = url.rsplit_once("X-Amz-Signature=").expect("signature").1;
-        let (theirs, _) = aws_signature(
-            case,
-            SignatureLocation::QueryParams,
-            SignableBody::UnsignedPayload,
-        );
+        let (theirs, _) = aws_signature(case, SignatureLocation::QueryParams, SignableBody::UnsignedPayload);
         assert_eq!(ours, theirs, "{}", case.path);
     }
 }
@@ -162,20 +154,9 @@ fn header_signature_equals_aws_sigv4() {
             SignatureLocation::Headers,
             SignableBody::Precomputed(body_hash.as_str().to_owned()),
         );
-        let authorization = &ours
-            .iter()
-            .find(|(n, _)| *n == "authorization")
-            .expect("authorization")
-            .1;
-        assert!(
-            authorization.ends_with(&format!("Signature={signature}")),
-            "{authorization} vs {signature}"
-        );
-        let their_authorization = &theirs
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .expect("theirs")
-            .1;
+        let authorization = &ours.iter().find(|(n, _)| *n == "authorization").expect("authorization").1;
+        assert!(authorization.ends_with(&format!("Signature={signature}")), "{authorization} vs {signature}");
+        let their_authorization = &theirs.iter().find(|(n, _)| n == "authorization").expect("theirs").1;
         assert_eq!(authorization, their_authorization, "{}", case.path);
     }
 }

@@ -8,9 +8,7 @@
 
 use std::process::Command;
 
-use presign_gateway::sigv4::{
-    verify_presigned, Credentials, PresignRequest, PresignedRequest, Signer,
-};
+use presign_gateway::sigv4::{verify_presigned, Credentials, PresignRequest, PresignedRequest, Signer};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -79,9 +77,7 @@ const KEY_PIECES: &[&str] = &[
 ];
 
 fn random_string(rng: &mut StdRng, alphabet: &[u8], len: usize) -> String {
-    (0..len)
-        .map(|_| char::from(*alphabet.choose(rng).unwrap_or(&b'x')))
-        .collect()
+    (0..len).map(|_| char::from(*alphabet.choose(rng).unwrap_or(&b'x'))).collect()
 }
 
 fn random_case(rng: &mut StdRng) -> Case {
@@ -95,16 +91,10 @@ fn random_case(rng: &mut StdRng) -> Case {
     if rng.gen_bool(0.15) {
         key.push('/');
     }
-    let bucket = *["examplebucket", "media", "uploads-1", "a.b.c"]
-        .choose(rng)
-        .unwrap_or(&"b");
+    let bucket = *["examplebucket", "media", "uploads-1", "a.b.c"].choose(rng).unwrap_or(&"b");
     let mut headers = Vec::new();
     if rng.gen_bool(0.6) {
-        let name = if rng.gen_bool(0.5) {
-            "content-type"
-        } else {
-            "Content-Type"
-        };
+        let name = if rng.gen_bool(0.5) { "content-type" } else { "Content-Type" };
         let value = *[
             "image/png",
             "video/mp4",
@@ -117,10 +107,7 @@ fn random_case(rng: &mut StdRng) -> Case {
         headers.push((name.to_owned(), value.to_owned()));
     }
     if rng.gen_bool(0.5) {
-        headers.push((
-            "content-length".to_owned(),
-            rng.gen_range(0u64..104_857_600).to_string(),
-        ));
+        headers.push(("content-length".to_owned(), rng.gen_range(0u64..104_857_600).to_string()));
     }
     for i in 0..rng.gen_range(0..3) {
         let value_alphabet = b"abcXYZ019 -_.:/=+;,\"'()!*";
@@ -132,17 +119,10 @@ fn random_case(rng: &mut StdRng) -> Case {
     }
     let token = rng.gen_bool(0.4).then(|| {
         let len = rng.gen_range(16..300);
-        random_string(
-            rng,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
-            len,
-        )
+        random_string(rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", len)
     });
     Case {
-        method: ["GET", "PUT", "POST", "DELETE"]
-            .choose(rng)
-            .copied()
-            .unwrap_or("PUT"),
+        method: ["GET", "PUT", "POST", "DELETE"].choose(rng).copied().unwrap_or("PUT"),
         scheme: ["http", "https"].choose(rng).copied().unwrap_or("https"),
         host: [
             "s3.us-east-1.amazonaws.com",
@@ -157,10 +137,7 @@ fn random_case(rng: &mut StdRng) -> Case {
         path: format!("/{bucket}/{key}"),
         expires: rng.gen_range(1..=604_800),
         headers,
-        access_key: format!(
-            "AKIA{}",
-            random_string(rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-        ),
+        access_key: format!("AKIA{}", random_string(rng, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
         secret_key: random_string(
             rng,
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
@@ -230,11 +207,7 @@ fn presigned_urls_equal_botocore() {
             case.region,
             "s3",
         );
-        let headers: Vec<(&str, &str)> = case
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let headers: Vec<(&str, &str)> = case.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let req = PresignRequest {
             method: case.method,
             scheme: case.scheme,
@@ -245,10 +218,7 @@ fn presigned_urls_equal_botocore() {
         };
         let ours = signer.presign_url(&req, case.time);
         if &ours != expected {
-            mismatches.push(format!(
-                "path {:?}\n ours     {ours}\n botocore {expected}",
-                case.path
-            ));
+            mismatches.push(format!("path {:?}\n ours     {ours}\n botocore {expected}", case.path));
             continue;
         }
 
@@ -258,17 +228,9 @@ fn presigned_urls_equal_botocore() {
         let mut map = http::HeaderMap::new();
         map.insert("host", case.host.parse().expect("host"));
         for (n, v) in &case.headers {
-            map.append(
-                http::HeaderName::from_bytes(n.as_bytes()).expect("name"),
-                v.parse().expect("value"),
-            );
+            map.append(http::HeaderName::from_bytes(n.as_bytes()).expect("name"), v.parse().expect("value"));
         }
-        let received = PresignedRequest {
-            method: case.method,
-            raw_path,
-            raw_query,
-            headers: &map,
-        };
+        let received = PresignedRequest { method: case.method, raw_path, raw_query, headers: &map };
         if let Err(e) = verify_presigned(&signer, &received, case.time) {
             mismatches.push(format!("verify refused {ours}: {e}"));
         }
@@ -277,11 +239,6 @@ fn presigned_urls_equal_botocore() {
         mismatches.is_empty(),
         "{} of {CASES} cases differ; first ones:\n{}",
         mismatches.len(),
-        mismatches
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        mismatches.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
     );
 }

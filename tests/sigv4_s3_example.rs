@@ -10,11 +10,7 @@ use time::macros::datetime;
 
 fn example_signer() -> Signer {
     Signer::new(
-        Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            None,
-        ),
+        Credentials::new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", None),
         "us-east-1",
         "s3",
     )
@@ -59,10 +55,7 @@ fn example_presigned_url() {
          &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
     );
     // The untraced path gives the same URL.
-    assert_eq!(
-        signer.presign_url(&req, datetime!(2013-05-24 00:00:00 UTC)),
-        url
-    );
+    assert_eq!(signer.presign_url(&req, datetime!(2013-05-24 00:00:00 UTC)), url);
 }
 
 #[test]

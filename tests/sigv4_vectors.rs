@@ -10,17 +10,14 @@
 use std::path::{Path, PathBuf};
 
 use presign_gateway::sigv4::{
-    percent_decode, sha256_hex, write_canonical_query, write_canonical_uri, write_string_to_sign,
-    AmzDate, CanonicalHeaders, CanonicalRequest, Credentials, Signer, UriMode, ALGORITHM,
+    percent_decode, sha256_hex, write_canonical_query, write_canonical_uri, write_string_to_sign, AmzDate,
+    CanonicalHeaders, CanonicalRequest, Credentials, Signer, UriMode, ALGORITHM,
 };
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-const SUITE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/vectors/aws-signing-test-suite-v4"
-);
+const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/aws-signing-test-suite-v4");
 
 /// Cases we do not run, with the reason.
 const SKIPPED: &[(&str, &str)] = &[(
@@ -125,11 +122,7 @@ fn synthesized_context(dir: &Path) -> Context {
     let sts = std::fs::read_to_string(dir.join("header-string-to-sign.txt")).unwrap_or_default();
     let scope: Vec<&str> = sts.lines().nth(2).unwrap_or("").split('/').collect();
     Context {
-        credentials: Credentials::new(
-            "AKIDEXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            None,
-        ),
+        credentials: Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None),
         region: scope.get(1).unwrap_or(&"us-east-1").to_string(),
         service: scope.get(2).unwrap_or(&"service").to_string(),
         time: time::macros::datetime!(2021-05-11 15:40:45 UTC),
@@ -173,11 +166,7 @@ fn run_case(dir: &Path, form: Form) -> bool {
     let date = AmzDate::new(ctx.time);
     let key = signer.signing_key(date.date());
     let payload_hash = sha256_hex(&req.body);
-    let token = ctx
-        .credentials
-        .session_token
-        .as_deref()
-        .filter(|_| !ctx.omit_session_token);
+    let token = ctx.credentials.session_token.as_deref().filter(|_| !ctx.omit_session_token);
 
     // The signer sets x-amz-date itself; a value in request.txt is replaced.
     let mut headers: Vec<(&str, &str)> = req
@@ -186,11 +175,8 @@ fn run_case(dir: &Path, form: Form) -> bool {
         .filter(|(n, _)| !n.eq_ignore_ascii_case("x-amz-date"))
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    let mut params: Vec<(&[u8], &[u8])> = req
-        .query
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_slice()))
-        .collect();
+    let mut params: Vec<(&[u8], &[u8])> =
+        req.query.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
     let credential = format!("{}/{}", ctx.credentials.access_key_id, key.scope());
     let expires = ctx.expires.to_string();
     let signed_headers;
@@ -218,13 +204,7 @@ fn run_case(dir: &Path, form: Form) -> bool {
     }
     let headers = CanonicalHeaders::new(headers);
     let mut uri = String::new();
-    write_canonical_uri(
-        &mut uri,
-        req.path.as_bytes(),
-        UriMode::Service {
-            normalize: ctx.normalize,
-        },
-    );
+    write_canonical_uri(&mut uri, req.path.as_bytes(), UriMode::Service { normalize: ctx.normalize });
     let mut query = String::new();
     write_canonical_query(&mut query, &mut params);
     let creq = CanonicalRequest {
@@ -234,43 +214,25 @@ fn run_case(dir: &Path, form: Form) -> bool {
         headers: &headers,
         payload_hash: payload_hash.as_str(),
     };
-    assert_eq!(
-        creq.to_text(),
-        expected_creq,
-        "{name} ({form:?}): canonical request"
-    );
+    assert_eq!(creq.to_text(), expected_creq, "{name} ({form:?}): canonical request");
     assert_eq!(
         creq.sha256_hex().as_str(),
         sha256_hex(expected_creq.as_bytes()).as_str(),
         "{name} ({form:?}): in-place hash of the canonical request"
     );
     let mut sts = String::new();
-    write_string_to_sign(
-        &mut sts,
-        date.as_str(),
-        key.scope(),
-        creq.sha256_hex().as_str(),
-    );
+    write_string_to_sign(&mut sts, date.as_str(), key.scope(), creq.sha256_hex().as_str());
     if let Some(expected) = read_expected(dir, form, "string-to-sign") {
         assert_eq!(sts, expected, "{name} ({form:?}): string to sign");
     }
     if let Some(expected) = read_expected(dir, form, "signature") {
-        assert_eq!(
-            key.sign(&sts).as_str(),
-            expected,
-            "{name} ({form:?}): signature"
-        );
-        if let (Form::Header, Some(signed_request)) =
-            (form, read_expected(dir, form, "signed-request"))
-        {
+        assert_eq!(key.sign(&sts).as_str(), expected, "{name} ({form:?}): signature");
+        if let (Form::Header, Some(signed_request)) = (form, read_expected(dir, form, "signed-request")) {
             let authorization = format!(
                 "Credential={credential}, SignedHeaders={}, Signature={expected}",
                 headers.signed_headers()
             );
-            assert!(
-                signed_request.contains(&authorization),
-                "{name}: signed request has {authorization}"
-            );
+            assert!(signed_request.contains(&authorization), "{name}: signed request has {authorization}");
         }
     }
     true
@@ -291,11 +253,7 @@ fn run_form(form: Form) -> (usize, Vec<String>) {
     let mut ran = Vec::new();
     let mut count = 0;
     for dir in case_dirs() {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         if SKIPPED.iter().any(|(skip, _)| *skip == name) {
             continue;
         }
@@ -332,9 +290,6 @@ fn skipped_cases_really_fail() {
     for (name, _) in SKIPPED {
         let dir = Path::new(SUITE).join(name);
         let outcome = std::panic::catch_unwind(|| run_case(&dir, Form::Header));
-        assert!(
-            outcome.is_err(),
-            "{name} passes now; remove it from SKIPPED"
-        );
+        assert!(outcome.is_err(), "{name} passes now; remove it from SKIPPED");
     }
 }

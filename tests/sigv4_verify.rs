@@ -11,11 +11,7 @@ const NOW: OffsetDateTime = datetime!(2024-03-01 12:00:00 UTC);
 const HOST: &str = "127.0.0.1:8080";
 
 fn signer() -> Signer {
-    Signer::new(
-        Credentials::new("AKIDGATEWAY", "gateway/secret+key=", None),
-        "us-east-1",
-        "s3",
-    )
+    Signer::new(Credentials::new("AKIDGATEWAY", "gateway/secret+key=", None), "us-east-1", "s3")
 }
 
 /// A URL for PUT /media/uploads/a b+c.png with content-type and content-length signed.
@@ -59,12 +55,7 @@ fn check(
 ) -> Result<presign_gateway::sigv4::Verified, VerifyError> {
     verify_presigned(
         signer,
-        &PresignedRequest {
-            method: "PUT",
-            raw_path: path,
-            raw_query: query,
-            headers: map,
-        },
+        &PresignedRequest { method: "PUT", raw_path: path, raw_query: query, headers: map },
         now,
     )
 }
@@ -83,13 +74,7 @@ fn assert_refused(
 fn replace_param(query: &str, name: &str, value: &str) -> String {
     query
         .split('&')
-        .map(|p| {
-            if p.starts_with(&format!("{name}=")) {
-                format!("{name}={value}")
-            } else {
-                p.to_owned()
-            }
-        })
+        .map(|p| if p.starts_with(&format!("{name}=")) { format!("{name}={value}") } else { p.to_owned() })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -99,26 +84,13 @@ fn round_trip_verifies() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
     assert_eq!(path, "/media/uploads/a%20b%2Bc.png");
-    let v = check(
-        &s,
-        &path,
-        &query,
-        &headers(Some(HOST), "image/png"),
-        NOW + Duration::seconds(30),
-    )
-    .expect("valid");
+    let v = check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::seconds(30))
+        .expect("valid");
     assert_eq!(v.signed_headers, ["content-length", "content-type", "host"]);
     assert_eq!(v.date, NOW);
     assert_eq!(v.expires_at, NOW + Duration::seconds(900));
     // Still valid at the last second.
-    assert!(check(
-        &s,
-        &path,
-        &query,
-        &headers(Some(HOST), "image/png"),
-        NOW + Duration::seconds(900)
-    )
-    .is_ok());
+    assert!(check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::seconds(900)).is_ok());
 }
 
 #[test]
@@ -126,20 +98,12 @@ fn expired_is_access_denied() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
     let err = assert_refused(
-        check(
-            &s,
-            &path,
-            &query,
-            &headers(Some(HOST), "image/png"),
-            NOW + Duration::seconds(901),
-        ),
+        check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::seconds(901)),
         "AccessDenied",
         403,
     );
     assert_eq!(err.message(), "Request has expired");
-    assert!(err
-        .to_xml("/media/uploads/a b+c.png", "rid")
-        .contains("<Message>Request has expired</Message>"));
+    assert!(err.to_xml("/media/uploads/a b+c.png", "rid").contains("<Message>Request has expired</Message>"));
 }
 
 #[test]
@@ -155,9 +119,7 @@ fn tampered_signature_does_not_match() {
         "SignatureDoesNotMatch",
         403,
     );
-    assert!(err
-        .message()
-        .starts_with("The request signature we calculated does not match"));
+    assert!(err.message().starts_with("The request signature we calculated does not match"));
 }
 
 #[test]
@@ -165,13 +127,7 @@ fn tampered_path_does_not_match() {
     let s = signer();
     let (_, query) = split(&mint(&s, 900, NOW));
     assert_refused(
-        check(
-            &s,
-            "/media/uploads/other.png",
-            &query,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, "/media/uploads/other.png", &query, &headers(Some(HOST), "image/png"), NOW),
         "SignatureDoesNotMatch",
         403,
     );
@@ -183,14 +139,7 @@ fn equivalent_path_encoding_still_verifies() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
     let respelled = path.replace("a%20b", "%61%20b");
-    assert!(check(
-        &s,
-        &respelled,
-        &query,
-        &headers(Some(HOST), "image/png"),
-        NOW
-    )
-    .is_ok());
+    assert!(check(&s, &respelled, &query, &headers(Some(HOST), "image/png"), NOW).is_ok());
 }
 
 #[test]
@@ -198,13 +147,7 @@ fn bad_percent_escape_in_path_is_invalid_uri() {
     let s = signer();
     let (_, query) = split(&mint(&s, 900, NOW));
     assert_refused(
-        check(
-            &s,
-            "/media/uploads/a%2",
-            &query,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, "/media/uploads/a%2", &query, &headers(Some(HOST), "image/png"), NOW),
         "InvalidURI",
         400,
     );
@@ -253,19 +196,9 @@ fn expires_bounds() {
     }
     // The bounds themselves are accepted by the signer (clamped) and the verifier.
     let (path, query) = split(&mint(&s, 604_800, NOW));
-    assert!(check(
-        &s,
-        &path,
-        &query,
-        &headers(Some(HOST), "image/png"),
-        NOW + Duration::days(7)
-    )
-    .is_ok());
+    assert!(check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::days(7)).is_ok());
     let (path, query) = split(&mint(&s, 0, NOW));
-    assert!(
-        query.contains("X-Amz-Expires=1&"),
-        "0 is clamped to 1: {query}"
-    );
+    assert!(query.contains("X-Amz-Expires=1&"), "0 is clamped to 1: {query}");
     assert!(check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW).is_ok());
 }
 
@@ -273,11 +206,7 @@ fn expires_bounds() {
 fn malformed_signatures_are_refused() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
-    let sig = query
-        .rsplit_once("X-Amz-Signature=")
-        .expect("sig")
-        .1
-        .to_owned();
+    let sig = query.rsplit_once("X-Amz-Signature=").expect("sig").1.to_owned();
     for bad in [
         sig[..63].to_owned(),
         format!("{sig}0"),
@@ -309,10 +238,7 @@ fn wrong_region_service_or_date_in_scope() {
         "AuthorizationQueryParametersError",
         400,
     );
-    assert!(
-        err.message().contains("region 'eu-west-1' is wrong"),
-        "{err}"
-    );
+    assert!(err.message().contains("region 'eu-west-1' is wrong"), "{err}");
 
     let other_service = Signer::new(s.credentials().clone(), "us-east-1", "execute-api");
     let (path, query) = split(&mint(&other_service, 900, NOW));
@@ -330,12 +256,7 @@ fn wrong_region_service_or_date_in_scope() {
         400,
     );
     assert!(err.message().contains("Invalid credential date"), "{err}");
-    for bad_date in [
-        "2024-03-01T12:00:00Z",
-        "20240301T120000",
-        "20241301T120000Z",
-        "20240301T250000Z",
-    ] {
+    for bad_date in ["2024-03-01T12:00:00Z", "20240301T120000", "20241301T120000Z", "20240301T250000Z"] {
         assert_refused(
             check(
                 &s,
@@ -353,11 +274,8 @@ fn wrong_region_service_or_date_in_scope() {
 #[test]
 fn wrong_access_key_is_invalid_access_key_id() {
     let s = signer();
-    let stranger = Signer::new(
-        Credentials::new("AKIDSTRANGER", "gateway/secret+key=", None),
-        "us-east-1",
-        "s3",
-    );
+    let stranger =
+        Signer::new(Credentials::new("AKIDSTRANGER", "gateway/secret+key=", None), "us-east-1", "s3");
     let (path, query) = split(&mint(&stranger, 900, NOW));
     assert_refused(
         check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW),
@@ -369,11 +287,7 @@ fn wrong_access_key_is_invalid_access_key_id() {
 #[test]
 fn wrong_secret_does_not_match() {
     let s = signer();
-    let forger = Signer::new(
-        Credentials::new("AKIDGATEWAY", "guessed", None),
-        "us-east-1",
-        "s3",
-    );
+    let forger = Signer::new(Credentials::new("AKIDGATEWAY", "guessed", None), "us-east-1", "s3");
     let (path, query) = split(&mint(&forger, 900, NOW));
     assert_refused(
         check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW),
@@ -386,11 +300,8 @@ fn wrong_secret_does_not_match() {
 fn future_date_is_refused_beyond_skew() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW + Duration::minutes(16)));
-    let err = assert_refused(
-        check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW),
-        "AccessDenied",
-        403,
-    );
+    let err =
+        assert_refused(check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW), "AccessDenied", 403);
     assert_eq!(err, VerifyError::NotYetValid);
     // Within the skew it is fine.
     let (path, query) = split(&mint(&s, 900, NOW + Duration::minutes(14)));
@@ -401,11 +312,7 @@ fn future_date_is_refused_beyond_skew() {
 fn missing_host_header_is_refused() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
-    let err = assert_refused(
-        check(&s, &path, &query, &headers(None, "image/png"), NOW),
-        "AccessDenied",
-        403,
-    );
+    let err = assert_refused(check(&s, &path, &query, &headers(None, "image/png"), NOW), "AccessDenied", 403);
     assert!(err.message().contains("host"), "{err}");
 }
 
@@ -413,19 +320,9 @@ fn missing_host_header_is_refused() {
 fn host_must_be_signed() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
-    let unsigned_host = replace_param(
-        &query,
-        "X-Amz-SignedHeaders",
-        "content-length%3Bcontent-type",
-    );
+    let unsigned_host = replace_param(&query, "X-Amz-SignedHeaders", "content-length%3Bcontent-type");
     let err = assert_refused(
-        check(
-            &s,
-            &path,
-            &unsigned_host,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, &path, &unsigned_host, &headers(Some(HOST), "image/png"), NOW),
         "AuthorizationQueryParametersError",
         400,
     );
@@ -453,33 +350,16 @@ fn wrong_algorithm_is_refused() {
 fn missing_authentication() {
     let s = signer();
     let err = assert_refused(
-        check(
-            &s,
-            "/media/x.png",
-            "",
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, "/media/x.png", "", &headers(Some(HOST), "image/png"), NOW),
         "AccessDenied",
         403,
     );
-    assert!(err
-        .message()
-        .starts_with("Query-string authentication requires"));
+    assert!(err.message().starts_with("Query-string authentication requires"));
     let (path, query) = split(&mint(&s, 900, NOW));
-    let without_date: String = query
-        .split('&')
-        .filter(|p| !p.starts_with("X-Amz-Date="))
-        .collect::<Vec<_>>()
-        .join("&");
+    let without_date: String =
+        query.split('&').filter(|p| !p.starts_with("X-Amz-Date=")).collect::<Vec<_>>().join("&");
     assert_refused(
-        check(
-            &s,
-            &path,
-            &without_date,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, &path, &without_date, &headers(Some(HOST), "image/png"), NOW),
         "AuthorizationQueryParametersError",
         400,
     );
@@ -490,13 +370,7 @@ fn extra_unsigned_query_param_does_not_match() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW));
     assert_refused(
-        check(
-            &s,
-            &path,
-            &format!("{query}&acl=public-read"),
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&s, &path, &format!("{query}&acl=public-read"), &headers(Some(HOST), "image/png"), NOW),
         "SignatureDoesNotMatch",
         403,
     );
@@ -505,44 +379,21 @@ fn extra_unsigned_query_param_does_not_match() {
 #[test]
 fn session_token_must_match() {
     let with_token = Signer::new(
-        Credentials::new(
-            "AKIDGATEWAY",
-            "gateway/secret+key=",
-            Some("tok/en+1=".to_owned()),
-        ),
+        Credentials::new("AKIDGATEWAY", "gateway/secret+key=", Some("tok/en+1=".to_owned())),
         "us-east-1",
         "s3",
     );
     let (path, query) = split(&mint(&with_token, 900, NOW));
     assert!(query.contains("X-Amz-Security-Token=tok%2Fen%2B1%3D"));
-    assert!(check(
-        &with_token,
-        &path,
-        &query,
-        &headers(Some(HOST), "image/png"),
-        NOW
-    )
-    .is_ok());
+    assert!(check(&with_token, &path, &query, &headers(Some(HOST), "image/png"), NOW).is_ok());
     assert_refused(
-        check(
-            &signer(),
-            &path,
-            &query,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&signer(), &path, &query, &headers(Some(HOST), "image/png"), NOW),
         "InvalidToken",
         400,
     );
     let swapped = replace_param(&query, "X-Amz-Security-Token", "other");
     assert_refused(
-        check(
-            &with_token,
-            &path,
-            &swapped,
-            &headers(Some(HOST), "image/png"),
-            NOW,
-        ),
+        check(&with_token, &path, &swapped, &headers(Some(HOST), "image/png"), NOW),
         "InvalidToken",
         400,
     );
@@ -554,12 +405,6 @@ fn secret_key_debug_is_redacted() {
     let shown = format!("{creds:?}");
     assert!(!shown.contains("super-secret-value"), "{shown}");
     assert!(shown.contains("redacted"), "{shown}");
-    assert_eq!(
-        creds.secret_access_key,
-        Credentials::new("x", "super-secret-value", None).secret_access_key
-    );
-    assert_ne!(
-        creds.secret_access_key,
-        Credentials::new("x", "super-secret-valuf", None).secret_access_key
-    );
+    assert_eq!(creds.secret_access_key, Credentials::new("x", "super-secret-value", None).secret_access_key);
+    assert_ne!(creds.secret_access_key, Credentials::new("x", "super-secret-valuf", None).secret_access_key);
 }

@@ -5,9 +5,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use presign_gateway::ssrf::{
-    check_url, classify_ip, classify_ip_with, BlockReason, FetchError, Verdict,
-};
+use presign_gateway::ssrf::{check_url, classify_ip, classify_ip_with, BlockReason, FetchError, Verdict};
 use url::Url;
 
 use BlockReason::*;
@@ -51,10 +49,7 @@ const CASES: &[(&str, Expect)] = &[
     ("http://%31%32%37.0.0.1/", Blk(Loopback)),
     ("http://127%2E0%2E0%2E1/", Blk(Loopback)),
     ("http://127\u{3002}0\u{3002}0\u{3002}1/", Blk(Loopback)),
-    (
-        "http://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}/",
-        Blk(Loopback),
-    ),
+    ("http://\u{ff11}\u{ff12}\u{ff17}.\u{ff10}.\u{ff10}.\u{ff11}/", Blk(Loopback)),
     ("http://0x7f000001:80/", Blk(Loopback)),
     ("http://127.0.0.1:65535/", Blk(Loopback)),
     ("http://127.0.0.1#@8.8.8.8/", Blk(Loopback)),
@@ -64,10 +59,7 @@ const CASES: &[(&str, Expect)] = &[
     ("http://[::1]/", Blk(Loopback)),
     ("http://[::1]:8080/", Blk(Loopback)),
     ("http://[0:0:0:0:0:0:0:1]/", Blk(Loopback)),
-    (
-        "http://[0000:0000:0000:0000:0000:0000:0000:0001]/",
-        Blk(Loopback),
-    ),
+    ("http://[0000:0000:0000:0000:0000:0000:0000:0001]/", Blk(Loopback)),
     ("http://[::0001]/", Blk(Loopback)),
     // --- unspecified / this network ---
     ("http://0.0.0.0/", Blk(Unspecified)),
@@ -164,10 +156,7 @@ const CASES: &[(&str, Expect)] = &[
     ("http://[2002:a9fe:a9fe::1]/", Blk(Tunnel)),
     ("http://[2002:c0a8:101::1]/", Blk(Tunnel)),
     ("http://[2002:808:808::]/", Blk(Tunnel)),
-    (
-        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
-        Blk(Tunnel),
-    ),
+    ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", Blk(Tunnel)),
     ("http://[2001::1]/", Blk(Tunnel)),
     // --- other IPv6 special purpose ---
     ("http://[fc00::1]/", Blk(UniqueLocal)),
@@ -332,12 +321,7 @@ fn run(input: &str, expect: Expect, allow: &[IpNet]) -> Option<String> {
         (UserInfo, Err(FetchError::UserInfoNotAllowed)) => true,
         _ => false,
     };
-    (!ok).then(|| {
-        format!(
-            "{input:?} (parsed {}): expected {expect:?}, got {:?}",
-            got.0, got.1
-        )
-    })
+    (!ok).then(|| format!("{input:?} (parsed {}): expected {expect:?}, got {:?}", got.0, got.1))
 }
 
 #[test]
@@ -355,12 +339,7 @@ fn corpus_of_destinations() {
             failures.extend(run(&url_for(ip), Blk(reason), &[]));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     assert!(count >= 150, "corpus has only {count} destinations");
 }
 
@@ -383,31 +362,19 @@ fn allow_networks_exempt_only_their_range() {
         ("ftp://127.0.0.2/", Scheme),
         ("http://u:p@127.0.0.2/", UserInfo),
     ];
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|(input, expect)| run(input, *expect, &allow))
-        .collect();
+    let failures: Vec<String> =
+        cases.iter().filter_map(|(input, expect)| run(input, *expect, &allow)).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Without the allow list the same address is loopback again.
-    assert_eq!(
-        run("http://127.0.0.2/", Blk(Loopback), &[]),
-        None,
-        "exemption leaked"
-    );
+    assert_eq!(run("http://127.0.0.2/", Blk(Loopback), &[]), None, "exemption leaked");
 
     let wide: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()];
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
     assert_eq!(classify_ip_with(ip("10.1.2.3"), &wide), Verdict::Public);
     assert_eq!(classify_ip_with(ip("fd00::1"), &wide), Verdict::Public);
-    assert_eq!(
-        classify_ip_with(ip("fc00::1"), &wide),
-        Verdict::Blocked(UniqueLocal)
-    );
-    assert_eq!(
-        classify_ip_with(ip("172.16.0.1"), &wide),
-        Verdict::Blocked(Private)
-    );
+    assert_eq!(classify_ip_with(ip("fc00::1"), &wide), Verdict::Blocked(UniqueLocal));
+    assert_eq!(classify_ip_with(ip("172.16.0.1"), &wide), Verdict::Blocked(Private));
     assert_eq!(classify_ip_with(ip("11.0.0.1"), &wide), Verdict::Public);
 }
 

@@ -12,8 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-const PNG: &[u8] =
-    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 /// What the test server does with a request.
 enum Reply {
@@ -91,31 +90,18 @@ fn response(status: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
 fn with_length(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     response(
         status,
-        &[
-            ("Content-Type", content_type.to_owned()),
-            ("Content-Length", body.len().to_string()),
-        ],
+        &[("Content-Type", content_type.to_owned()), ("Content-Length", body.len().to_string())],
         body,
     )
 }
 
 fn redirect(code: &str, location: &str) -> Vec<u8> {
-    response(
-        code,
-        &[
-            ("Location", location.to_owned()),
-            ("Content-Length", "0".to_owned()),
-        ],
-        b"",
-    )
+    response(code, &[("Location", location.to_owned()), ("Content-Length", "0".to_owned())], b"")
 }
 
 /// Policy exempting 127.0.0.2 only (the test servers' address).
 fn allow_test_host() -> FetchPolicy {
-    FetchPolicy {
-        allow_networks: vec!["127.0.0.2/32".parse().unwrap()],
-        ..FetchPolicy::default()
-    }
+    FetchPolicy { allow_networks: vec!["127.0.0.2/32".parse().unwrap()], ..FetchPolicy::default() }
 }
 
 /// A listener that must never be connected to. `assert_untouched` proves it
@@ -146,11 +132,7 @@ impl Tripwire {
         let probe = TcpStream::connect(self.addr).await.unwrap();
         let me = probe.local_addr().unwrap();
         let first = self.accepted.recv().await.unwrap();
-        assert_eq!(
-            first, me,
-            "listener {} was connected to by the fetcher",
-            self.addr
-        );
+        assert_eq!(first, me, "listener {} was connected to by the fetcher", self.addr);
     }
 }
 
@@ -188,10 +170,7 @@ async fn blocked_destinations_are_refused_before_connecting() {
         (format!("http://0177.0.0.1:{p}/x"), BlockReason::Loopback),
         (format!("https://127.0.0.1:{p}/x"), BlockReason::Loopback),
         (format!("http://[::1]:{p6}/x"), BlockReason::Loopback),
-        (
-            format!("http://[::ffff:127.0.0.1]:{p}/x"),
-            BlockReason::Ipv4Embedded,
-        ),
+        (format!("http://[::ffff:127.0.0.1]:{p}/x"), BlockReason::Ipv4Embedded),
         (format!("http://0.0.0.0:{p}/x"), BlockReason::Unspecified),
         (format!("http://0:{p}/x"), BlockReason::Unspecified),
     ];
@@ -200,10 +179,7 @@ async fn blocked_destinations_are_refused_before_connecting() {
         assert_eq!(err, FetchError::Blocked(*reason), "{url}");
         assert_eq!(err.reason(), "blocked");
         let msg = err.to_string();
-        assert!(
-            !msg.contains("127.") && !msg.contains("::1"),
-            "address leaked: {msg}"
-        );
+        assert!(!msg.contains("127.") && !msg.contains("::1"), "address leaked: {msg}");
     }
 
     v4.assert_untouched().await;
@@ -219,24 +195,16 @@ async fn localhost_stays_blocked_with_an_unrelated_exemption() {
     let wire = Tripwire::bind("127.0.0.1:0").await.unwrap();
     let fetcher = Fetcher::new(allow_test_host()).unwrap();
     let url = format!("http://localhost:{}/x", wire.addr.port());
-    assert_eq!(
-        expect_err(&fetcher, &url).await,
-        FetchError::Blocked(BlockReason::Loopback)
-    );
+    assert_eq!(expect_err(&fetcher, &url).await, FetchError::Blocked(BlockReason::Loopback));
     wire.assert_untouched().await;
 }
 
 #[tokio::test]
 async fn resolve_checked_refuses_loopback_answers_unless_exempt() {
     use presign_gateway::ssrf::resolve_checked;
-    assert_eq!(
-        resolve_checked("localhost", 80, &[]).await,
-        Err(FetchError::Blocked(BlockReason::Loopback))
-    );
+    assert_eq!(resolve_checked("localhost", 80, &[]).await, Err(FetchError::Blocked(BlockReason::Loopback)));
     let all_loopback = ["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
-    let addrs = resolve_checked("localhost", 80, &all_loopback)
-        .await
-        .unwrap();
+    let addrs = resolve_checked("localhost", 80, &all_loopback).await.unwrap();
     assert!(!addrs.is_empty());
     assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
 }
@@ -272,18 +240,13 @@ async fn redirect_to_blocked_destination_is_refused() {
     let server = serve(
         "127.0.0.2:0",
         Arc::new(move |path, _| match path {
-            "/to-literal" => Reply::Close(redirect(
-                "302 Found",
-                &format!("http://127.0.0.1:{target}/x"),
-            )),
-            "/to-decimal" => Reply::Close(redirect(
-                "301 Moved Permanently",
-                &format!("http://2130706433:{target}/x"),
-            )),
-            "/to-localhost" => Reply::Close(redirect(
-                "307 Temporary Redirect",
-                &format!("http://localhost:{target}/x"),
-            )),
+            "/to-literal" => Reply::Close(redirect("302 Found", &format!("http://127.0.0.1:{target}/x"))),
+            "/to-decimal" => {
+                Reply::Close(redirect("301 Moved Permanently", &format!("http://2130706433:{target}/x")))
+            }
+            "/to-localhost" => {
+                Reply::Close(redirect("307 Temporary Redirect", &format!("http://localhost:{target}/x")))
+            }
             "/to-mapped" => Reply::Close(redirect(
                 "308 Permanent Redirect",
                 &format!("http://[::ffff:7f00:1]:{target}/x"),
@@ -303,11 +266,7 @@ async fn redirect_to_blocked_destination_is_refused() {
         ("/to-ftp", FetchError::SchemeNotAllowed),
         ("/to-userinfo", FetchError::UserInfoNotAllowed),
     ] {
-        assert_eq!(
-            expect_err(&fetcher, &server.url(path)).await,
-            want,
-            "{path}"
-        );
+        assert_eq!(expect_err(&fetcher, &server.url(path)).await, want, "{path}");
     }
     assert_eq!(server.hits(), 6);
     wire.assert_untouched().await;
@@ -320,10 +279,7 @@ async fn relative_redirects_resolve_against_current_url() {
         Arc::new(|path, addr| match path {
             "/dir/a" => Reply::Close(redirect("302 Found", "b?q=1")),
             "/dir/b?q=1" => Reply::Close(redirect("301 Moved Permanently", "/abs")),
-            "/abs" => Reply::Close(redirect(
-                "307 Temporary Redirect",
-                &format!("//{addr}/final"),
-            )),
+            "/abs" => Reply::Close(redirect("307 Temporary Redirect", &format!("//{addr}/final"))),
             "/final" => Reply::Close(with_length("200 OK", "image/png", PNG)),
             _ => Reply::Close(with_length("404 Not Found", "text/plain", b"")),
         }),
@@ -358,22 +314,12 @@ async fn redirect_limit_is_enforced() {
     assert_eq!(&resp.bytes().await.unwrap()[..], b"done");
 
     let before = server.hits();
-    assert_eq!(
-        expect_err(&fetcher, &server.url("/hop/6")).await,
-        FetchError::TooManyRedirects
-    );
+    assert_eq!(expect_err(&fetcher, &server.url("/hop/6")).await, FetchError::TooManyRedirects);
     // Six answers were read and the seventh request was never sent.
     assert_eq!(server.hits() - before, 6);
 
-    let strict = Fetcher::new(FetchPolicy {
-        max_redirects: 0,
-        ..allow_test_host()
-    })
-    .unwrap();
-    assert_eq!(
-        expect_err(&strict, &server.url("/hop/1")).await,
-        FetchError::TooManyRedirects
-    );
+    let strict = Fetcher::new(FetchPolicy { max_redirects: 0, ..allow_test_host() }).unwrap();
+    assert_eq!(expect_err(&strict, &server.url("/hop/1")).await, FetchError::TooManyRedirects);
 }
 
 #[tokio::test]
@@ -383,11 +329,7 @@ async fn non_2xx_is_reported_with_status() {
         Arc::new(|path, _| match path {
             "/500" => Reply::Close(with_length("500 Internal Server Error", "text/plain", b"x")),
             "/304" => Reply::Close(response("304 Not Modified", &[], b"")),
-            "/302-no-location" => Reply::Close(response(
-                "302 Found",
-                &[("Content-Length", "0".into())],
-                b"",
-            )),
+            "/302-no-location" => Reply::Close(response("302 Found", &[("Content-Length", "0".into())], b"")),
             _ => Reply::Close(with_length("404 Not Found", "text/plain", b"missing")),
         }),
     )
@@ -397,26 +339,13 @@ async fn non_2xx_is_reported_with_status() {
     assert_eq!(err, FetchError::Status(404));
     assert_eq!(err.status(), Some(404));
     assert_eq!(err.reason(), "status");
-    assert_eq!(
-        expect_err(&fetcher, &server.url("/500")).await,
-        FetchError::Status(500)
-    );
-    assert_eq!(
-        expect_err(&fetcher, &server.url("/304")).await,
-        FetchError::Status(304)
-    );
-    assert_eq!(
-        expect_err(&fetcher, &server.url("/302-no-location")).await,
-        FetchError::Status(302)
-    );
+    assert_eq!(expect_err(&fetcher, &server.url("/500")).await, FetchError::Status(500));
+    assert_eq!(expect_err(&fetcher, &server.url("/304")).await, FetchError::Status(304));
+    assert_eq!(expect_err(&fetcher, &server.url("/302-no-location")).await, FetchError::Status(302));
 }
 
 fn capped(max_bytes: u64) -> Fetcher {
-    Fetcher::new(FetchPolicy {
-        max_bytes,
-        ..allow_test_host()
-    })
-    .unwrap()
+    Fetcher::new(FetchPolicy { max_bytes, ..allow_test_host() }).unwrap()
 }
 
 #[tokio::test]
@@ -426,11 +355,7 @@ async fn declared_oversize_is_refused_before_the_body() {
         Arc::new(|_, _| {
             // Headers claim 2000 bytes; the server never sends them, so only
             // an early refusal can finish without a timeout.
-            Reply::Hang(response(
-                "200 OK",
-                &[("Content-Length", "2000".into())],
-                b"",
-            ))
+            Reply::Hang(response("200 OK", &[("Content-Length", "2000".into())], b""))
         }),
     )
     .await;
@@ -475,11 +400,7 @@ async fn undeclared_oversize_is_cut_while_streaming() {
                         chunked.extend_from_slice(b"\r\n");
                     }
                     chunked.extend_from_slice(b"0\r\n\r\n");
-                    Reply::Close(response(
-                        "200 OK",
-                        &[("Transfer-Encoding", "chunked".into())],
-                        &chunked,
-                    ))
+                    Reply::Close(response("200 OK", &[("Transfer-Encoding", "chunked".into())], &chunked))
                 }
                 _ => Reply::Close(with_length("404 Not Found", "text/plain", b"")),
             }
@@ -489,10 +410,7 @@ async fn undeclared_oversize_is_cut_while_streaming() {
     for path in ["/eof", "/chunked"] {
         let (result, total) = drain(&capped(10_000), &server.url(path)).await;
         assert_eq!(result, Err(FetchError::TooLarge), "{path}");
-        assert!(
-            total <= 10_000,
-            "{path}: handed out {total} bytes past the cap"
-        );
+        assert!(total <= 10_000, "{path}: handed out {total} bytes past the cap");
         // Under the cap the same bodies are read completely.
         let (result, _) = drain(&capped(64 * 1024), &server.url(path)).await;
         assert_eq!(result, Ok(64 * 1024), "{path} at exactly the cap");
@@ -500,11 +418,7 @@ async fn undeclared_oversize_is_cut_while_streaming() {
 }
 
 fn timed(total: Duration) -> Fetcher {
-    Fetcher::new(FetchPolicy {
-        total_timeout: total,
-        ..allow_test_host()
-    })
-    .unwrap()
+    Fetcher::new(FetchPolicy { total_timeout: total, ..allow_test_host() }).unwrap()
 }
 
 #[tokio::test]
@@ -513,11 +427,7 @@ async fn slow_sources_hit_the_overall_deadline() {
         "127.0.0.2:0",
         Arc::new(|path, _| match path {
             // Ten of a hundred declared bytes, then silence.
-            "/slow-body" => Reply::Hang(response(
-                "200 OK",
-                &[("Content-Length", "100".into())],
-                &[b'z'; 10],
-            )),
+            "/slow-body" => Reply::Hang(response("200 OK", &[("Content-Length", "100".into())], &[b'z'; 10])),
             // Never answers at all.
             _ => Reply::Hang(Vec::new()),
         }),
@@ -539,34 +449,16 @@ async fn slow_sources_hit_the_overall_deadline() {
 
 #[tokio::test]
 async fn userinfo_scheme_and_garbage_are_refused_without_contact() {
-    let server = serve(
-        "127.0.0.2:0",
-        Arc::new(|_, _| Reply::Close(with_length("200 OK", "image/png", PNG))),
-    )
-    .await;
+    let server =
+        serve("127.0.0.2:0", Arc::new(|_, _| Reply::Close(with_length("200 OK", "image/png", PNG)))).await;
     let fetcher = Fetcher::new(allow_test_host()).unwrap();
     let port = server.addr.port();
     for (url, want) in [
-        (
-            format!("http://user:pass@127.0.0.2:{port}/"),
-            FetchError::UserInfoNotAllowed,
-        ),
-        (
-            format!("http://user@127.0.0.2:{port}/"),
-            FetchError::UserInfoNotAllowed,
-        ),
-        (
-            format!("ftp://127.0.0.2:{port}/"),
-            FetchError::SchemeNotAllowed,
-        ),
-        (
-            "file:///etc/passwd".to_owned(),
-            FetchError::SchemeNotAllowed,
-        ),
-        (
-            format!("gopher://127.0.0.2:{port}/"),
-            FetchError::SchemeNotAllowed,
-        ),
+        (format!("http://user:pass@127.0.0.2:{port}/"), FetchError::UserInfoNotAllowed),
+        (format!("http://user@127.0.0.2:{port}/"), FetchError::UserInfoNotAllowed),
+        (format!("ftp://127.0.0.2:{port}/"), FetchError::SchemeNotAllowed),
+        ("file:///etc/passwd".to_owned(), FetchError::SchemeNotAllowed),
+        (format!("gopher://127.0.0.2:{port}/"), FetchError::SchemeNotAllowed),
         ("not a url".to_owned(), FetchError::InvalidUrl),
         (format!("/relative/{port}"), FetchError::InvalidUrl),
     ] {

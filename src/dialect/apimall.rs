@@ -54,13 +54,7 @@ pub fn render_success(m: &Minted, request_id: &str) -> Value {
 }
 
 /// `from-url` success: `{success, data:{url,key,content_type,file_size}, request_id}`.
-pub fn render_stored(
-    url: &str,
-    key: &str,
-    content_type: &str,
-    file_size: u64,
-    request_id: &str,
-) -> Value {
+pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, request_id: &str) -> Value {
     json!({
         "success": true,
         "data": { "url": url, "key": key, "content_type": content_type, "file_size": file_size },

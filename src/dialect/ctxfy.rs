@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::json_fields::{invalid, Fields};
-use crate::mint::{
-    is_acceptable_content_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE,
-};
+use crate::mint::{is_acceptable_content_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
 use crate::object_key::check_filename;
 
 pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
@@ -25,10 +23,7 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         return Err(invalid("contentType", "is not an allowed content type"));
     }
     if !(1..=MAX_FILE_SIZE as i64).contains(&size) {
-        return Err(invalid(
-            "size",
-            &format!("must be an integer from 1 to {MAX_FILE_SIZE}"),
-        ));
+        return Err(invalid("size", &format!("must be an integer from 1 to {MAX_FILE_SIZE}")));
     }
     Ok(MintInput {
         stem,

@@ -18,12 +18,7 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     let f = Fields::parse(body)?;
     let name = f.req_str("original_filename")?;
     let (stem, ext) = check_filename("original_filename", name)?;
-    let ext = ext.ok_or_else(|| {
-        invalid(
-            "original_filename",
-            "must have an extension (e.g. video.mp4)",
-        )
-    })?;
+    let ext = ext.ok_or_else(|| invalid("original_filename", "must have an extension (e.g. video.mp4)"))?;
     let content_type = content_type_for(&ext)
         .ok_or_else(|| invalid("original_filename", "must be an image, video or audio file"))?;
     Ok(MintInput {

@@ -24,12 +24,7 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    pub const ALL: [Dialect; 4] = [
-        Dialect::ApiMall,
-        Dialect::OctopusX,
-        Dialect::Memories,
-        Dialect::Ctxfy,
-    ];
+    pub const ALL: [Dialect; 4] = [Dialect::ApiMall, Dialect::OctopusX, Dialect::Memories, Dialect::Ctxfy];
 
     /// The mint route's path.
     pub fn path(self) -> &'static str {

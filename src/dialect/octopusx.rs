@@ -19,10 +19,7 @@ pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
     let expires_in = f.opt_i64("expires_in")?.unwrap_or(900).clamp(60, 3600) as u32;
     let prefix = f.opt_str("prefix")?;
     if !is_media_type(content_type) {
-        return Err(invalid(
-            "content_type",
-            "must be an image/*, video/* or audio/* type",
-        ));
+        return Err(invalid("content_type", "must be an image/*, video/* or audio/* type"));
     }
     // The key is derived from the extension only; the name may be omitted.
     let ext = match file_name {

@@ -40,11 +40,8 @@ pub fn write_canonical_uri<S: Sink + ?Sized>(out: &mut S, path: &[u8], mode: Uri
             encode_path(out, path);
         }
         UriMode::Service { normalize } => {
-            let path: Cow<'_, [u8]> = if normalize {
-                Cow::Owned(normalize_path(path))
-            } else {
-                Cow::Borrowed(path)
-            };
+            let path: Cow<'_, [u8]> =
+                if normalize { Cow::Owned(normalize_path(path)) } else { Cow::Borrowed(path) };
             if path.first() != Some(&b'/') {
                 out.put("/");
             }
@@ -71,9 +68,7 @@ fn normalize_path(path: &[u8]) -> Vec<u8> {
         out.push(b'/');
         out.extend_from_slice(s);
     }
-    let trailing = [&b"/"[..], b"/.", b"/.."]
-        .iter()
-        .any(|end| path.ends_with(end));
+    let trailing = [&b"/"[..], b"/.", b"/.."].iter().any(|end| path.ends_with(end));
     if out.is_empty() || (trailing && out.last() != Some(&b'/')) {
         out.push(b'/');
     }
@@ -91,8 +86,7 @@ where
     V: AsRef<[u8]>,
 {
     params.sort_by(|a, b| {
-        cmp_encoded(a.0.as_ref(), b.0.as_ref())
-            .then_with(|| cmp_encoded(a.1.as_ref(), b.1.as_ref()))
+        cmp_encoded(a.0.as_ref(), b.0.as_ref()).then_with(|| cmp_encoded(a.1.as_ref(), b.1.as_ref()))
     });
     for (i, (k, v)) in params.iter().enumerate() {
         if i > 0 {

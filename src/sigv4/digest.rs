@@ -63,8 +63,7 @@ pub fn sha256_hex(data: &[u8]) -> Hex64 {
 }
 
 /// Hex of the SHA-256 of the empty string, the payload hash of a request without a body.
-pub const EMPTY_PAYLOAD_SHA256: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+pub const EMPTY_PAYLOAD_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// The payload hash S3 presigned URLs use: the body is not known when the URL is minted.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";

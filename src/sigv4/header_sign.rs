@@ -33,12 +33,7 @@ pub struct HeaderSignRequest<'a> {
 }
 
 /// Header names this module sets itself.
-const OWN_HEADERS: [&str; 4] = [
-    "host",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "x-amz-security-token",
-];
+const OWN_HEADERS: [&str; 4] = ["host", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"];
 
 impl Signer {
     /// Signs `req` at `now` and returns the headers to add to it: `x-amz-date`,
@@ -65,9 +60,7 @@ impl Signer {
             own.iter().copied().chain(
                 req.headers
                     .iter()
-                    .filter(|(name, _)| {
-                        !OWN_HEADERS.iter().any(|own| name.eq_ignore_ascii_case(own))
-                    })
+                    .filter(|(name, _)| !OWN_HEADERS.iter().any(|own| name.eq_ignore_ascii_case(own)))
                     .copied(),
             ),
         );

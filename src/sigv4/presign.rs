@@ -15,8 +15,8 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::sigv4::{
-    encode_component, write_canonical_uri, write_string_to_sign, AmzDate, CanonicalHeaders,
-    CanonicalRequest, EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
+    encode_component, write_canonical_uri, write_string_to_sign, AmzDate, CanonicalHeaders, CanonicalRequest,
+    EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
 };
 
 /// Longest validity S3 accepts for a presigned URL: seven days.
@@ -78,12 +78,8 @@ impl Signer {
         let key = self.signing_key(date.date());
         let creds = self.credentials();
         let headers = CanonicalHeaders::new(
-            std::iter::once(("host", req.host)).chain(
-                req.headers
-                    .iter()
-                    .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
-                    .copied(),
-            ),
+            std::iter::once(("host", req.host))
+                .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
         );
         let expires = req.expires_in.clamp(1, MAX_EXPIRES_SECS);
 
@@ -131,11 +127,8 @@ impl Signer {
         }
         let token_end = url.len();
 
-        let query_pieces = [
-            &url[q_start..signed_start],
-            &url[signed_end..token_end],
-            &url[signed_start..signed_end],
-        ];
+        let query_pieces =
+            [&url[q_start..signed_start], &url[signed_end..token_end], &url[signed_start..signed_end]];
         let creq = CanonicalRequest {
             method: req.method,
             uri: &url[uri_start..uri_end],
@@ -146,12 +139,7 @@ impl Signer {
         let creq_hash = creq.sha256_hex();
         if let Some(trace) = trace {
             trace.canonical_request = creq.to_text();
-            write_string_to_sign(
-                &mut trace.string_to_sign,
-                date.as_str(),
-                key.scope(),
-                creq_hash.as_str(),
-            );
+            write_string_to_sign(&mut trace.string_to_sign, date.as_str(), key.scope(), creq_hash.as_str());
         }
         let signature = key.sign_raw(|sink: &mut dyn Sink| {
             write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())

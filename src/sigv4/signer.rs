@@ -44,12 +44,7 @@ impl Signer {
 
     /// The (cached) signing key for a UTC date.
     pub fn signing_key(&self, date: Date) -> Arc<SigningKey> {
-        self.keys.get(
-            &self.credentials.secret_access_key,
-            date,
-            &self.region,
-            &self.service,
-        )
+        self.keys.get(&self.credentials.secret_access_key, date, &self.region, &self.service)
     }
 }
 

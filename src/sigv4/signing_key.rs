@@ -67,12 +67,7 @@ impl SigningKey {
 
         let mut scope = String::with_capacity(8 + region.len() + service.len() + 16);
         write_scope(&mut scope, date_text.date_str(), region, service);
-        Self {
-            date,
-            date_text: date_bytes,
-            scope,
-            mac: keyed(&k_signing),
-        }
+        Self { date, date_text: date_bytes, scope, mac: keyed(&k_signing) }
     }
 
     /// The date this key is for.
@@ -110,9 +105,7 @@ impl SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
@@ -134,13 +127,7 @@ impl SigningKeyCache {
     }
 
     /// The key for `date`, derived on a miss.
-    pub fn get(
-        &self,
-        secret: &SecretKey,
-        date: Date,
-        region: &str,
-        service: &str,
-    ) -> Arc<SigningKey> {
+    pub fn get(&self, secret: &SecretKey, date: Date, region: &str, service: &str) -> Arc<SigningKey> {
         if let Ok(entries) = self.entries.read() {
             if let Some(hit) = entries.iter().find(|k| k.date == date) {
                 return Arc::clone(hit);

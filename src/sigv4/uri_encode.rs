@@ -30,11 +30,7 @@ pub fn encode_into<S: Sink + ?Sized>(out: &mut S, input: &[u8], keep_slash: bool
             rest = &rest[run..];
         }
         if let Some((&b, tail)) = rest.split_first() {
-            let esc = [
-                b'%',
-                UPPER_HEX[usize::from(b >> 4)],
-                UPPER_HEX[usize::from(b & 0xf)],
-            ];
+            let esc = [b'%', UPPER_HEX[usize::from(b >> 4)], UPPER_HEX[usize::from(b & 0xf)]];
             if let Ok(s) = std::str::from_utf8(&esc) {
                 out.put(s);
             }
@@ -64,14 +60,7 @@ fn encoded_bytes(input: &[u8]) -> impl Iterator<Item = u8> + '_ {
         let (bytes, n) = if is_unreserved(b) {
             ([b, 0, 0], 1)
         } else {
-            (
-                [
-                    b'%',
-                    UPPER_HEX[usize::from(b >> 4)],
-                    UPPER_HEX[usize::from(b & 0xf)],
-                ],
-                3,
-            )
+            ([b'%', UPPER_HEX[usize::from(b >> 4)], UPPER_HEX[usize::from(b & 0xf)]], 3)
         };
         bytes.into_iter().take(n)
     })

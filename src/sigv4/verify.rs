@@ -19,8 +19,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::sigv4::{
     ct_eq, parse_lower_hex64, percent_decode, write_canonical_query, write_canonical_uri,
-    write_string_to_sign, AmzDate, CanonicalHeaders, CanonicalRequest, Signer, UriMode,
-    VerifyError, ALGORITHM, MAX_EXPIRES_SECS, UNSIGNED_PAYLOAD,
+    write_string_to_sign, AmzDate, CanonicalHeaders, CanonicalRequest, Signer, UriMode, VerifyError,
+    ALGORITHM, MAX_EXPIRES_SECS, UNSIGNED_PAYLOAD,
 };
 
 /// How far in the future `X-Amz-Date` may be (client clocks run fast).
@@ -72,10 +72,7 @@ fn parse_query(raw_query: &str) -> Result<Vec<Param<'_>>, VerifyError> {
     for part in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
         let bad = |_| query_error("The query string is not valid percent-encoding.");
-        params.push((
-            percent_decode(name).map_err(bad)?,
-            percent_decode(value).map_err(bad)?,
-        ));
+        params.push((percent_decode(name).map_err(bad)?, percent_decode(value).map_err(bad)?));
     }
     Ok(params)
 }
@@ -84,25 +81,19 @@ fn parse_query(raw_query: &str) -> Result<Vec<Param<'_>>, VerifyError> {
 fn auth_param<'p>(params: &'p [Param<'_>], name: &str) -> Result<Option<&'p str>, VerifyError> {
     match params.iter().find(|(k, _)| k.as_ref() == name.as_bytes()) {
         None => Ok(None),
-        Some((_, v)) => std::str::from_utf8(v)
-            .map(Some)
-            .map_err(|_| query_error(format!("{name} is not valid UTF-8."))),
+        Some((_, v)) => {
+            std::str::from_utf8(v).map(Some).map_err(|_| query_error(format!("{name} is not valid UTF-8.")))
+        }
     }
 }
 
 /// Refuses any `X-Amz-*` parameter that appears twice.
 fn reject_duplicates(params: &[Param<'_>]) -> Result<(), VerifyError> {
-    let mut names: Vec<&[u8]> = params
-        .iter()
-        .map(|(k, _)| k.as_ref())
-        .filter(|k| k.starts_with(b"X-Amz-"))
-        .collect();
+    let mut names: Vec<&[u8]> =
+        params.iter().map(|(k, _)| k.as_ref()).filter(|k| k.starts_with(b"X-Amz-")).collect();
     names.sort_unstable();
     match names.windows(2).find(|w| w[0] == w[1]) {
-        Some(w) => Err(query_error(format!(
-            "Duplicate query parameter: {}.",
-            String::from_utf8_lossy(w[0])
-        ))),
+        Some(w) => Err(query_error(format!("Duplicate query parameter: {}.", String::from_utf8_lossy(w[0])))),
         None => Ok(()),
     }
 }
@@ -112,18 +103,14 @@ fn parse_expires(s: &str) -> Result<u32, VerifyError> {
     if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(query_error("X-Amz-Expires should be a number"));
     }
-    let secs: u64 = s
-        .parse()
-        .map_err(|_| query_error("X-Amz-Expires should be a number"))?;
+    let secs: u64 = s.parse().map_err(|_| query_error("X-Amz-Expires should be a number"))?;
     if secs == 0 {
         return Err(query_error("X-Amz-Expires must be greater than 0"));
     }
     u32::try_from(secs)
         .ok()
         .filter(|&s| s <= MAX_EXPIRES_SECS)
-        .ok_or_else(|| {
-            query_error("X-Amz-Expires must be less than a week (in seconds) that is 604800")
-        })
+        .ok_or_else(|| query_error("X-Amz-Expires must be less than a week (in seconds) that is 604800"))
 }
 
 /// `X-Amz-Credential` = `{akid}/{yyyyMMdd}/{region}/{service}/aws4_request`, checked
@@ -144,10 +131,7 @@ fn check_credential(signer: &Signer, credential: &str, date: &AmzDate) -> Result
     if akid.is_empty() || scope_date.len() != 8 || !scope_date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(malformed());
     }
-    if !ct_eq(
-        akid.as_bytes(),
-        signer.credentials().access_key_id.as_bytes(),
-    ) {
+    if !ct_eq(akid.as_bytes(), signer.credentials().access_key_id.as_bytes()) {
         return Err(VerifyError::InvalidAccessKeyId);
     }
     if scope_date != date.date_str() {
@@ -180,9 +164,7 @@ fn check_credential(signer: &Signer, credential: &str, date: &AmzDate) -> Result
 fn parse_signed_headers(s: &str) -> Result<Vec<&str>, VerifyError> {
     let names: Vec<&str> = s.split(';').collect();
     let well_formed = names.iter().all(|n| {
-        !n.is_empty()
-            && n.bytes()
-                .all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase() && b != b':')
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && !b.is_ascii_uppercase() && b != b':')
     }) && names.windows(2).all(|w| w[0] < w[1]);
     if !well_formed {
         return Err(query_error(
@@ -221,18 +203,15 @@ pub fn verify_presigned(
     };
 
     if algorithm != ALGORITHM {
-        return Err(query_error(
-            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
-        ));
+        return Err(query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
     let date = AmzDate::parse(date).ok_or_else(|| {
         query_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     })?;
     let expires = parse_expires(expires)?;
     check_credential(signer, credential, &date)?;
-    let signature = parse_lower_hex64(signature).ok_or_else(|| {
-        query_error("X-Amz-Signature must be 64 lowercase hexadecimal characters.")
-    })?;
+    let signature = parse_lower_hex64(signature)
+        .ok_or_else(|| query_error("X-Amz-Signature must be 64 lowercase hexadecimal characters."))?;
     let signed_names = parse_signed_headers(signed_headers)?;
 
     let token = auth_param(&params, "X-Amz-Security-Token")?;
@@ -244,10 +223,7 @@ pub fn verify_presigned(
 
     // Time: not too far ahead, not expired.
     let signed_at = date.datetime();
-    if now
-        .checked_add(MAX_CLOCK_SKEW)
-        .is_some_and(|limit| signed_at > limit)
-    {
+    if now.checked_add(MAX_CLOCK_SKEW).is_some_and(|limit| signed_at > limit) {
         return Err(VerifyError::NotYetValid);
     }
     let expires_at = signed_at
@@ -262,8 +238,8 @@ pub fn verify_presigned(
     for &name in &signed_names {
         let mut any = false;
         for value in req.headers.get_all(name) {
-            let value = std::str::from_utf8(value.as_bytes())
-                .map_err(|_| VerifyError::SignatureDoesNotMatch)?;
+            let value =
+                std::str::from_utf8(value.as_bytes()).map_err(|_| VerifyError::SignatureDoesNotMatch)?;
             header_values.push((name, value));
             any = true;
         }
@@ -300,8 +276,7 @@ pub fn verify_presigned(
     let key = signer.signing_key(date.date());
     let mut mac = key.mac();
     write_string_to_sign(&mut mac, date.as_str(), key.scope(), creq_hash.as_str());
-    mac.verify_slice(&signature)
-        .map_err(|_| VerifyError::SignatureDoesNotMatch)?;
+    mac.verify_slice(&signature).map_err(|_| VerifyError::SignatureDoesNotMatch)?;
 
     Ok(Verified {
         signed_headers: signed_names.into_iter().map(str::to_owned).collect(),

@@ -124,47 +124,19 @@ const V4_BLOCKED: &[([u8; 4], u8, BlockReason)] = &[
 const V6_BLOCKED: &[([u16; 8], u8, BlockReason)] = &[
     // Local-use NAT64 prefix: the IPv4 position depends on the operator's
     // prefix length, so the embedded address cannot be extracted reliably.
-    (
-        [0x64, 0xff9b, 1, 0, 0, 0, 0, 0],
-        48,
-        BlockReason::OtherSpecialPurpose,
-    ),
+    ([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48, BlockReason::OtherSpecialPurpose),
     // Discard-only and dummy prefixes.
-    (
-        [0x100, 0, 0, 0, 0, 0, 0, 0],
-        64,
-        BlockReason::OtherSpecialPurpose,
-    ),
-    (
-        [0x100, 0, 0, 1, 0, 0, 0, 0],
-        64,
-        BlockReason::OtherSpecialPurpose,
-    ),
+    ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, BlockReason::OtherSpecialPurpose),
+    ([0x100, 0, 0, 1, 0, 0, 0, 0], 64, BlockReason::OtherSpecialPurpose),
     ([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, BlockReason::Tunnel),
     ([0x2001, 2, 0, 0, 0, 0, 0, 0], 48, BlockReason::Benchmarking),
     // The rest of the IETF protocol assignment block (ORCHID 2001:10::/28,
     // ORCHIDv2 2001:20::/28, AMT, AS112, anycast ...): no upload source.
-    (
-        [0x2001, 0, 0, 0, 0, 0, 0, 0],
-        23,
-        BlockReason::OtherSpecialPurpose,
-    ),
-    (
-        [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
-        32,
-        BlockReason::Documentation,
-    ),
+    ([0x2001, 0, 0, 0, 0, 0, 0, 0], 23, BlockReason::OtherSpecialPurpose),
+    ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32, BlockReason::Documentation),
     ([0x2002, 0, 0, 0, 0, 0, 0, 0], 16, BlockReason::Tunnel),
-    (
-        [0x3fff, 0, 0, 0, 0, 0, 0, 0],
-        20,
-        BlockReason::Documentation,
-    ),
-    (
-        [0x5f00, 0, 0, 0, 0, 0, 0, 0],
-        16,
-        BlockReason::OtherSpecialPurpose,
-    ),
+    ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, BlockReason::Documentation),
+    ([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16, BlockReason::OtherSpecialPurpose),
     ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, BlockReason::UniqueLocal),
     ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, BlockReason::LinkLocal),
     ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, BlockReason::Private),
@@ -214,10 +186,7 @@ pub fn classify_ipv6(ip: Ipv6Addr) -> Verdict {
     if v6_in(n, [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96) {
         return embedded(low32, Verdict::Public);
     }
-    if let Some((_, _, reason)) = V6_BLOCKED
-        .iter()
-        .find(|(base, len, _)| v6_in(n, *base, *len))
-    {
+    if let Some((_, _, reason)) = V6_BLOCKED.iter().find(|(base, len, _)| v6_in(n, *base, *len)) {
         return Verdict::Blocked(*reason);
     }
     // Everything outside global unicast (2000::/3) is reserved or unassigned.
@@ -247,10 +216,7 @@ pub fn classify_ip(ip: IpAddr) -> Verdict {
 /// both reach the same host.
 pub fn classify_ip_with(ip: IpAddr, allow: &[IpNet]) -> Verdict {
     let canonical = ip.to_canonical();
-    if allow
-        .iter()
-        .any(|net| net.contains(&ip) || net.contains(&canonical))
-    {
+    if allow.iter().any(|net| net.contains(&ip) || net.contains(&canonical)) {
         return Verdict::Public;
     }
     classify_ip(ip)

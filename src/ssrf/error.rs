@@ -82,10 +82,7 @@ impl FetchError {
             | FetchError::TooManyRedirects => 400,
             FetchError::TooLarge => 413,
             FetchError::Timeout => 504,
-            FetchError::Resolve
-            | FetchError::Connect
-            | FetchError::Status(_)
-            | FetchError::Body(_) => 502,
+            FetchError::Resolve | FetchError::Connect | FetchError::Status(_) | FetchError::Body(_) => 502,
             FetchError::Client(_) => 500,
         }
     }

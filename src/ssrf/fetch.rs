@@ -102,15 +102,9 @@ impl Resolve for CheckedResolver {
 /// AAAA). Fails with [`FetchError::Blocked`] if any answer is blocked, and
 /// with [`FetchError::Resolve`] if there is none. The error never says which
 /// address was found.
-pub async fn resolve_checked(
-    host: &str,
-    port: u16,
-    allow: &[IpNet],
-) -> Result<Vec<SocketAddr>, FetchError> {
-    let answers: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| FetchError::Resolve)?
-        .collect();
+pub async fn resolve_checked(host: &str, port: u16, allow: &[IpNet]) -> Result<Vec<SocketAddr>, FetchError> {
+    let answers: Vec<SocketAddr> =
+        tokio::net::lookup_host((host, port)).await.map_err(|_| FetchError::Resolve)?.collect();
     if answers.is_empty() {
         return Err(FetchError::Resolve);
     }
@@ -152,10 +146,7 @@ impl Fetcher {
             .user_agent(concat!("presign-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Client(e.without_url().to_string()))?;
-        Ok(Fetcher {
-            client,
-            policy: Arc::new(policy),
-        })
+        Ok(Fetcher { client, policy: Arc::new(policy) })
     }
 
     /// The policy this fetcher enforces.
@@ -179,10 +170,7 @@ impl Fetcher {
                 .map_err(map_send_error)?;
             let status = response.status();
             if is_followed_redirect(status) {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .ok_or(FetchError::Status(status.as_u16()))?;
+                let location = response.headers().get(LOCATION).ok_or(FetchError::Status(status.as_u16()))?;
                 let location = location.to_str().map_err(|_| FetchError::InvalidUrl)?;
                 // Relative references resolve against the URL that answered.
                 let next = current.join(location).map_err(|_| FetchError::InvalidUrl)?;
@@ -206,11 +194,8 @@ impl Fetcher {
             if declared_length.is_some_and(|n| n > self.policy.max_bytes) {
                 return Err(FetchError::TooLarge);
             }
-            let content_type = response
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let content_type =
+                response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
             return Ok(FetchResponse {
                 final_url: current,
                 status: status.as_u16(),

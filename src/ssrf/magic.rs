@@ -106,18 +106,14 @@ fn sniff_ftyp(b: &[u8]) -> Option<&'static str> {
             b"qt  " => "video/quicktime",
             b"3gp4" | b"3gp5" | b"3gp6" | b"3gp7" | b"3ge6" | b"3ge7" | b"3gg6" => "video/3gpp",
             b"3g2a" | b"3g2b" | b"3g2c" => "video/3gpp2",
-            b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42"
-            | b"avc1" | b"dash" | b"M4V " | b"M4VH" | b"M4VP" | b"MSNV" | b"NDAS" | b"f4v " => {
-                "video/mp4"
-            }
+            b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42" | b"avc1"
+            | b"dash" | b"M4V " | b"M4VH" | b"M4VP" | b"MSNV" | b"NDAS" | b"f4v " => "video/mp4",
             _ => return None,
         })
     };
     if major == b"mif1" || major == b"msf1" {
         // Generic HEIF brand: the compatible brands say AVIF or HEIC.
-        let box_len = b
-            .get(0..4)
-            .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
+        let box_len = b.get(0..4).map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize);
         let end = box_len.min(b.len());
         let compatible = b.get(16..end).unwrap_or(&[]);
         for brand in compatible.chunks_exact(4) {
@@ -160,10 +156,7 @@ mod tests {
         assert_eq!(sniff(&[0, 0, 1, 0, 0, 0]), None);
         assert_eq!(sniff(&ftyp(b"avif", &[b"mif1"])), Some("image/avif"));
         assert_eq!(sniff(&ftyp(b"heic", &[b"mif1"])), Some("image/heic"));
-        assert_eq!(
-            sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])),
-            Some("image/avif")
-        );
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"mif1", b"avif"])), Some("image/avif"));
         assert_eq!(sniff(&ftyp(b"mif1", &[b"heic"])), Some("image/heic"));
         assert_eq!(sniff(&ftyp(b"mif1", &[b"miaf"])), Some("image/heif"));
     }

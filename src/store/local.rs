@@ -32,9 +32,7 @@ pub fn key_is_safe(key: &str) -> bool {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
 }
 
@@ -50,10 +48,7 @@ impl LocalStore {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        Ok(Self {
-            root: root.to_path_buf(),
-            max_upload_bytes,
-        })
+        Ok(Self { root: root.to_path_buf(), max_upload_bytes })
     }
 
     pub fn root(&self) -> &Path {
@@ -79,9 +74,7 @@ impl LocalStore {
                 let mut b = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
                 let secret = hex::encode(b);
-                let tmp = self
-                    .root
-                    .join(format!(".gateway/signing.key.{}", std::process::id()));
+                let tmp = self.root.join(format!(".gateway/signing.key.{}", std::process::id()));
                 std::fs::write(&tmp, &secret)?;
                 #[cfg(unix)]
                 {
@@ -115,10 +108,7 @@ impl LocalStore {
         content_type: &str,
     ) -> std::io::Result<ObjectMeta> {
         let (Some(obj), Some(meta_path)) = (self.object_path(key), self.meta_path(key)) else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "unsafe key",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe key"));
         };
         let meta = ObjectMeta {
             content_type: content_type.to_string(),
@@ -126,15 +116,9 @@ impl LocalStore {
             etag: format!("\"{}\"", hex::encode(&spooled.sha256[..16])),
         };
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-        let mut m = Spool::create(&self.tmp_dir(), json.len() as u64)
-            .await
-            .map_err(spool_io)?;
+        let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await.map_err(spool_io)?;
         m.write(&json).await.map_err(spool_io)?;
-        m.finish()
-            .await
-            .map_err(spool_io)?
-            .rename_to(&meta_path)
-            .await?;
+        m.finish().await.map_err(spool_io)?.rename_to(&meta_path).await?;
         spooled.rename_to(&obj).await?;
         Ok(meta)
     }
@@ -147,10 +131,7 @@ impl LocalStore {
             return None;
         }
         let stored: Option<ObjectMeta> = match self.meta_path(key) {
-            Some(p) => tokio::fs::read(p)
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok()),
+            Some(p) => tokio::fs::read(p).await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
             None => None,
         };
         match stored {
@@ -183,17 +164,7 @@ mod tests {
 
     #[test]
     fn unsafe_keys_are_refused() {
-        for k in [
-            "",
-            "../x",
-            "a/../b",
-            "/abs",
-            "a//b",
-            "a/./b",
-            "a\\b",
-            "a\0b",
-            "a/%2e%2e/b",
-        ] {
+        for k in ["", "../x", "a/../b", "/abs", "a//b", "a/./b", "a\\b", "a\0b", "a/%2e%2e/b"] {
             assert!(!key_is_safe(k), "{k:?}");
         }
         assert!(key_is_safe("uploads/user/12/2026/01/02/abc-def.png"));
@@ -205,16 +176,10 @@ mod tests {
         let store = LocalStore::open(dir.path(), 100).unwrap();
         let mut s = store.spool(100).await.unwrap();
         s.write(b"png-bytes").await.unwrap();
-        let meta = store
-            .commit(s.finish().await.unwrap(), "u/a.png", "image/png")
-            .await
-            .unwrap();
+        let meta = store.commit(s.finish().await.unwrap(), "u/a.png", "image/png").await.unwrap();
         assert_eq!(store.meta("u/a.png").await, Some(meta.clone()));
         assert_eq!(meta.size, 9);
-        assert_eq!(
-            std::fs::read(dir.path().join("objects/u/a.png")).unwrap(),
-            b"png-bytes"
-        );
+        assert_eq!(std::fs::read(dir.path().join("objects/u/a.png")).unwrap(), b"png-bytes");
         assert!(store.meta("u/missing.png").await.is_none());
         assert!(store.meta("../etc/passwd").await.is_none());
     }

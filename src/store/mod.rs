@@ -47,14 +47,10 @@ impl BaseUrl {
     pub fn from_host(host: &str) -> Option<Self> {
         let ok = !host.is_empty()
             && host.len() <= 255
-            && host.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-            });
-        ok.then(|| Self {
-            scheme: "http".into(),
-            authority: host.to_ascii_lowercase(),
-            path: String::new(),
-        })
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase(), path: String::new() })
     }
 
     pub fn join(&self, path: &str) -> String {
@@ -91,9 +87,9 @@ impl Storage {
                 let store = LocalStore::open(&l.root, l.max_upload_bytes).map_err(|e| {
                     ConfigError::new("storage.local.root", format!("{}: {e}", l.root.display()))
                 })?;
-                let secret = store.signing_secret().map_err(|e| {
-                    ConfigError::new("storage.local.root", format!("signing key: {e}"))
-                })?;
+                let secret = store
+                    .signing_secret()
+                    .map_err(|e| ConfigError::new("storage.local.root", format!("signing key: {e}")))?;
                 Ok(Self {
                     gateway_signer: Signer::new(
                         Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None),
@@ -190,18 +186,11 @@ impl Storage {
     }
 
     /// Store a finished spool as `key`, in whichever backend is configured.
-    pub async fn commit(
-        &self,
-        spooled: Spooled,
-        key: &str,
-        content_type: &str,
-    ) -> Result<(), String> {
+    pub async fn commit(&self, spooled: Spooled, key: &str, content_type: &str) -> Result<(), String> {
         match &self.backend {
-            Backend::Local(l) => l
-                .commit(spooled, key, content_type)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Backend::Local(l) => {
+                l.commit(spooled, key, content_type).await.map(|_| ()).map_err(|e| e.to_string())
+            }
             Backend::S3(s3) => s3.put_spooled(&spooled, key, content_type).await,
         }
     }

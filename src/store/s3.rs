@@ -29,10 +29,7 @@ pub struct S3Store {
 
 impl std::fmt::Debug for S3Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Store")
-            .field("host", &self.host)
-            .field("path_prefix", &self.path_prefix)
-            .finish()
+        f.debug_struct("S3Store").field("host", &self.host).field("path_prefix", &self.path_prefix).finish()
     }
 }
 
@@ -44,20 +41,15 @@ impl S3Store {
             std::env::var(name)
                 .ok()
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    ConfigError::new(field, format!("environment variable {name} is not set"))
-                })
+                .ok_or_else(|| ConfigError::new(field, format!("environment variable {name} is not set")))
         };
         let akid = env("storage.s3.access_key_id_env", &c.access_key_id_env)?;
         let secret = env("storage.s3.secret_access_key_env", &c.secret_access_key_env)?;
-        let token = std::env::var(&c.session_token_env)
-            .ok()
-            .filter(|v| !v.is_empty());
+        let token = std::env::var(&c.session_token_env).ok().filter(|v| !v.is_empty());
         let url = url::Url::parse(&c.endpoint)
             .map_err(|e| ConfigError::new("storage.s3.endpoint", e.to_string()))?;
-        let host_only = url
-            .host_str()
-            .ok_or_else(|| ConfigError::new("storage.s3.endpoint", "has no host"))?;
+        let host_only =
+            url.host_str().ok_or_else(|| ConfigError::new("storage.s3.endpoint", "has no host"))?;
         let authority = match url.port() {
             Some(p) => format!("{host_only}:{p}"),
             None => host_only.to_string(),
@@ -70,9 +62,7 @@ impl S3Store {
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| {
-                ConfigError::new("storage.s3", format!("cannot build HTTP client: {e}"))
-            })?;
+            .map_err(|e| ConfigError::new("storage.s3", format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             scheme: url.scheme().to_string(),
             host,
@@ -120,12 +110,7 @@ impl S3Store {
     }
 
     /// PUT a finished spool as `key` with a header-signed request.
-    pub async fn put_spooled(
-        &self,
-        spooled: &Spooled,
-        key: &str,
-        content_type: &str,
-    ) -> Result<(), String> {
+    pub async fn put_spooled(&self, spooled: &Spooled, key: &str, content_type: &str) -> Result<(), String> {
         let path = self.object_path(key);
         let sha = hex::encode(spooled.sha256);
         let len = spooled.len.to_string();
@@ -141,15 +126,8 @@ impl S3Store {
             },
             now,
         );
-        let url = format!(
-            "{}://{}{}",
-            self.scheme,
-            self.host,
-            crate::url_path::encode_path(&path)
-        );
-        let file = tokio::fs::File::open(spooled.path())
-            .await
-            .map_err(|e| e.to_string())?;
+        let url = format!("{}://{}{}", self.scheme, self.host, crate::url_path::encode_path(&path));
+        let file = tokio::fs::File::open(spooled.path()).await.map_err(|e| e.to_string())?;
         let stream = futures_util::stream::unfold(file, |mut f| async move {
             let mut buf = vec![0u8; 64 * 1024];
             match f.read(&mut buf).await {
@@ -171,17 +149,11 @@ impl S3Store {
         for (name, value) in signed {
             req = req.header(name, value);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("S3 PUT failed: {e}"))?;
+        let resp = req.send().await.map_err(|e| format!("S3 PUT failed: {e}"))?;
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
-            return Err(format!(
-                "S3 PUT answered {status}: {}",
-                body.chars().take(300).collect::<String>()
-            ));
+            return Err(format!("S3 PUT answered {status}: {}", body.chars().take(300).collect::<String>()));
         }
         Ok(())
     }

@@ -48,18 +48,8 @@ impl Spool {
     pub async fn create(tmp_dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         tokio::fs::create_dir_all(tmp_dir).await?;
         let path = tmp_dir.join(format!("{}.part", random_token()));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
-        Ok(Self {
-            path,
-            file: Some(file),
-            hasher: Sha256::new(),
-            len: 0,
-            limit,
-        })
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(Self { path, file: Some(file), hasher: Sha256::new(), len: 0, limit })
     }
 
     pub fn len(&self) -> u64 {
@@ -76,10 +66,7 @@ impl Spool {
         if new_len > self.limit {
             return Err(SpoolError::TooLarge);
         }
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("spool closed"))?;
+        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("spool closed"))?;
         file.write_all(chunk).await?;
         self.hasher.update(chunk);
         self.len = new_len;
@@ -88,21 +75,13 @@ impl Spool {
 
     /// Flush and fsync; the bytes are durable in the temp file.
     pub async fn finish(mut self) -> Result<Spooled, SpoolError> {
-        let mut file = self
-            .file
-            .take()
-            .ok_or_else(|| std::io::Error::other("spool closed"))?;
+        let mut file = self.file.take().ok_or_else(|| std::io::Error::other("spool closed"))?;
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
         let path = std::mem::take(&mut self.path);
         let sha256 = std::mem::take(&mut self.hasher).finalize().into();
-        Ok(Spooled {
-            path,
-            len: self.len,
-            sha256,
-            kept: false,
-        })
+        Ok(Spooled { path, len: self.len, sha256, kept: false })
     }
 }
 
@@ -153,10 +132,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::create(dir.path(), 10).await.unwrap();
         s.write(b"hello").await.unwrap();
-        assert!(matches!(
-            s.write(b"world!").await,
-            Err(SpoolError::TooLarge)
-        ));
+        assert!(matches!(s.write(b"world!").await, Err(SpoolError::TooLarge)));
         drop(s);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -175,17 +151,11 @@ mod tests {
         let dest = dir.path().join("objects/a/b.bin");
         done.rename_to(&dest).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"abc");
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 
         let mut s = Spool::create(&dir.path().join("tmp"), 100).await.unwrap();
         s.write(b"x").await.unwrap();
         drop(s.finish().await.unwrap());
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

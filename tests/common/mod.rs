@@ -14,17 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEMO_KEY: &str = "demo-key";
-pub const DEMO_KEY_SHA256: &str =
-    "c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c";
+pub const DEMO_KEY_SHA256: &str = "c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c";
 pub const S3_ACCESS_KEY: &str = "AKIDTESTGATEWAY";
 pub const S3_SECRET_KEY: &str = "test-secret-key-for-s3s-fs-0123456789";
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// Wait until something accepts TCP connections on `addr`.
@@ -72,15 +68,10 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let origin = opts
-            .origin
-            .map(|o| format!("[{o}]"))
-            .unwrap_or_else(|| format!("[127.0.0.1:{}]", free_port()));
+        let origin =
+            opts.origin.map(|o| format!("[{o}]")).unwrap_or_else(|| format!("[127.0.0.1:{}]", free_port()));
         let storage = opts.storage_yaml.clone().unwrap_or_else(|| {
-            format!(
-                "  local:\n    root: {}\n    public_path: /files\n",
-                dir.path().join("data").display()
-            )
+            format!("  local:\n    root: {}\n    public_path: /files\n", dir.path().join("data").display())
         });
         let yaml = format!(
             "listen: {addr}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n{}",
@@ -92,10 +83,7 @@ impl Gateway {
         let conf = dir.path().join("gateway.yaml");
         std::fs::write(&conf, yaml).expect("write config");
         let mut cmd = Command::new(bin());
-        cmd.arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        cmd.arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::inherit());
         cmd.env("RUST_LOG", "warn");
         for (k, v) in &opts.env {
             cmd.env(k, v);
@@ -208,10 +196,8 @@ fn serve_echo(stream: TcpStream, counter: Arc<AtomicUsize>) {
         let mut parts = request_line.split(' ');
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("").to_string();
-        let hdrs: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
-            .collect();
+        let hdrs: serde_json::Map<String, serde_json::Value> =
+            headers.iter().map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone()))).collect();
         let out = serde_json::json!({
             "origin": true,
             "method": method,
@@ -263,13 +249,8 @@ impl S3sFs {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect(
-                "s3s-fs must be installed: cargo install s3s-fs@0.14.1 --features binary --locked",
-            );
-        wait_for_port(
-            format!("127.0.0.1:{port}").parse().unwrap(),
-            Some(&mut child),
-        );
+            .expect("s3s-fs must be installed: cargo install s3s-fs@0.14.1 --features binary --locked");
+        wait_for_port(format!("127.0.0.1:{port}").parse().unwrap(), Some(&mut child));
         S3sFs { child, port, root }
     }
 
@@ -286,10 +267,7 @@ impl S3sFs {
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("TEST_S3_AKID".into(), S3_ACCESS_KEY.into()),
-            ("TEST_S3_SECRET".into(), S3_SECRET_KEY.into()),
-        ]
+        vec![("TEST_S3_AKID".into(), S3_ACCESS_KEY.into()), ("TEST_S3_SECRET".into(), S3_SECRET_KEY.into())]
     }
 
     pub fn object_path(&self, key: &str) -> PathBuf {
@@ -305,19 +283,12 @@ impl Drop for S3sFs {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("client")
+    reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build().expect("client")
 }
 
 /// POST JSON with an Authorization header; returns (status, JSON body).
 pub async fn post_json(url: &str, auth: Option<&str>, body: &str) -> (u16, serde_json::Value) {
-    let mut req = client()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string());
+    let mut req = client().post(url).header("content-type", "application/json").body(body.to_string());
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
