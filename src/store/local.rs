@@ -42,10 +42,15 @@ impl LocalStore {
         for sub in ["objects", "meta", "tmp", ".gateway"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
-        // Temp files left by a crash are never objects; clear them at startup.
+        // Temp files left by a crash are never objects. Only stale ones are cleared: during a
+        // graceful upgrade the old process is still writing its in-flight uploads here.
+        let stale = std::time::Duration::from_secs(3600);
         if let Ok(rd) = std::fs::read_dir(root.join("tmp")) {
             for e in rd.flatten() {
-                let _ = std::fs::remove_file(e.path());
+                let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+                if old.is_some_and(|age| age > stale) {
+                    let _ = std::fs::remove_file(e.path());
+                }
             }
         }
         Ok(Self { root: root.to_path_buf(), max_upload_bytes })

@@ -61,6 +61,8 @@ pub struct GatewayOpts {
     /// `storage:` block body; default: local under the temp dir.
     pub storage_yaml: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Pingora's drain window (default 1 s).
+    pub grace_secs: Option<u64>,
 }
 
 impl Gateway {
@@ -74,10 +76,11 @@ impl Gateway {
             format!("  local:\n    root: {}\n    public_path: /files\n", dir.path().join("data").display())
         });
         let yaml = format!(
-            "listen: {addr}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n{}",
+            "listen: {addr}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{}",
             presign_gateway::auth::hash_key("other-key"),
             dir.path().join("gw.pid").display(),
             dir.path().join("gw.sock").display(),
+            opts.grace_secs.unwrap_or(1),
             opts.extra_yaml
         );
         let conf = dir.path().join("gateway.yaml");

@@ -1,0 +1,198 @@
+//! Graceful life of the real process: SIGTERM drains, `-u` + SIGQUIT upgrades without
+//! dropping a request, and a bad config at reload is refused while the old process serves.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success(), "kill -{sig}");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "process did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Mint requests in a loop until `stop`; returns (ok, failed).
+fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(usize, usize)> {
+    tokio::spawn(async move {
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let (ok, failed, stop, url) = (ok.clone(), failed.clone(), stop.clone(), gw_url.clone());
+            workers.push(tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Ordering::SeqCst) {
+                    let r = c
+                        .post(&url)
+                        .header("authorization", "Bearer demo-key")
+                        .body(
+                            json!({"filename":"a.png","content_type":"image/png","file_size":3}).to_string(),
+                        )
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
+                        Ok(r) => {
+                            eprintln!("load: status {}", r.status());
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                        Err(e) => {
+                            eprintln!("load: {e:?}");
+                            failed.fetch_add(1, Ordering::SeqCst)
+                        }
+                    };
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+        (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst))
+    })
+}
+
+/// A slow PUT of `size` bytes (about `secs` seconds); returns its status.
+fn slow_upload(url: String, size: usize, secs: u64) -> tokio::task::JoinHandle<u16> {
+    tokio::spawn(async move {
+        let chunks = 40usize;
+        let chunk = size / chunks;
+        let pause = Duration::from_millis(secs * 1000 / chunks as u64);
+        let stream = futures_util::stream::unfold(0usize, move |i| async move {
+            if i == chunks {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from(vec![(i % 251) as u8; chunk])), i + 1))
+        });
+        let r = client()
+            .put(url)
+            .header("content-type", "video/mp4")
+            .header("content-length", size.to_string())
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await;
+        match r {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => {
+                eprintln!("slow upload: {e:?}");
+                0
+            }
+        }
+    })
+}
+
+async fn mint_big(gw: &Gateway, size: usize) -> (String, String) {
+    let (s, v) = post_json(
+        &gw.url("/api/v1/files/upload-url"),
+        Some("Bearer demo-key"),
+        &json!({"filename":"long.mp4","content_type":"video/mp4","file_size":size}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    (v["data"]["upload_url"].as_str().unwrap().to_string(), v["data"]["key"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_upgrade_drops_nothing() {
+    let mut old = Gateway::start(GatewayOpts { grace_secs: Some(5), ..Default::default() });
+    let size = 4_000_000;
+    let (upload_url, key) = mint_big(&old, size).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = mint_load(old.url("/api/v1/files/upload-url"), stop.clone());
+    let upload = slow_upload(upload_url, size, 3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The new process asks for the sockets; the old one hands them over on SIGQUIT.
+    let mut new = Command::new(bin())
+        .arg("-c")
+        .arg(old.dir.path().join("gateway.yaml"))
+        .arg("-u")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&old.child, "QUIT");
+    let status = tokio::task::spawn_blocking({
+        let mut child = std::mem::replace(&mut old.child, Command::new("true").spawn().unwrap());
+        move || wait_exit(&mut child, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    assert!(status.success() || status.code().is_none(), "old process: {status}");
+    // Keep the load on the new process for a moment.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed) = load.await.unwrap();
+    let upload_status = upload.await.unwrap();
+    let _ = new.kill();
+    let _ = new.wait();
+
+    assert_eq!(failed, 0, "requests failed during the upgrade ({ok} succeeded)");
+    assert!(ok > 20, "load ran ({ok})");
+    assert_eq!(upload_status, 200, "the long upload survived the upgrade");
+    let stored = std::fs::read(old.data_dir().join("objects").join(&key)).unwrap();
+    assert_eq!(stored.len(), size, "no partial object");
+    let mut tmp = Vec::new();
+    walk(&old.data_dir().join("tmp"), &mut tmp);
+    assert!(tmp.is_empty(), "{tmp:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_uploads() {
+    let mut gw = Gateway::start(GatewayOpts { grace_secs: Some(5), ..Default::default() });
+    let size = 2_000_000;
+    let (upload_url, key) = mint_big(&gw, size).await;
+    let upload = slow_upload(upload_url, size, 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    signal(&gw.child, "TERM");
+    let status = upload.await.unwrap();
+    assert_eq!(status, 200, "in-flight upload finished during the drain");
+    let exit = tokio::task::spawn_blocking({
+        let mut child = std::mem::replace(&mut gw.child, Command::new("true").spawn().unwrap());
+        move || wait_exit(&mut child, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    assert!(exit.success() || exit.code().is_none(), "{exit}");
+    assert_eq!(std::fs::read(gw.data_dir().join("objects").join(&key)).unwrap().len(), size);
+    // After the drain nothing listens any more.
+    assert!(std::net::TcpStream::connect(gw.addr).is_err());
+}
+
+#[tokio::test]
+async fn bad_config_at_reload_is_refused_and_old_keeps_serving() {
+    let gw = Gateway::start(GatewayOpts { grace_secs: Some(5), ..Default::default() });
+    let conf = gw.dir.path().join("gateway.yaml");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, good.replace("threads: 2", "threads: 0")).unwrap();
+    // The operator checks first (-t), as Pingora's guide says; then a -u start also refuses.
+    for extra in [vec!["-t"], vec!["-u"]] {
+        let out = Command::new(bin()).arg("-c").arg(&conf).args(&extra).output().unwrap();
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("`threads`"), "{extra:?}");
+    }
+    let (s, _) = post_json(
+        &gw.url("/api/v1/files/upload-url"),
+        Some("Bearer demo-key"),
+        &json!({"filename":"a.png","content_type":"image/png","file_size":3}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200, "the old process still serves");
+}
