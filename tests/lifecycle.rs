@@ -32,24 +32,26 @@ fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(
     tokio::spawn(async move {
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
+        let retried = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::new();
         for _ in 0..4 {
             let (ok, failed, stop, url) = (ok.clone(), failed.clone(), stop.clone(), gw_url.clone());
+            let retried = retried.clone();
             workers.push(tokio::spawn(async move {
                 let c = client();
                 while !stop.load(Ordering::SeqCst) {
-                    let r = c
-                        .post(&url)
-                        .header("authorization", "Bearer demo-key")
-                        .body(
-                            json!({"filename":"a.png","content_type":"image/png","file_size":3}).to_string(),
-                        )
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
-                        Ok(r) => {
-                            eprintln!("load: status {}", r.status());
+                    // Like any HTTP/1.1 client or load balancer, retry once when a fresh
+                    // connection is closed before a single response byte (the request was
+                    // never processed; see README "Graceful upgrade"). Anything else fails.
+                    let mut outcome = send_mint(&c, &url).await;
+                    if matches!(outcome, Err(ref e) if closed_before_response(e)) {
+                        retried.fetch_add(1, Ordering::SeqCst);
+                        outcome = send_mint(&c, &url).await;
+                    }
+                    match outcome {
+                        Ok(200) => ok.fetch_add(1, Ordering::SeqCst),
+                        Ok(status) => {
+                            eprintln!("load: status {status}");
                             failed.fetch_add(1, Ordering::SeqCst)
                         }
                         Err(e) => {
@@ -63,8 +65,33 @@ fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(
         for w in workers {
             let _ = w.await;
         }
+        let retried = retried.load(Ordering::SeqCst);
+        if retried > 0 {
+            eprintln!("load: {retried} request(s) retried after a close before any response byte");
+        }
         (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst))
     })
+}
+
+async fn send_mint(c: &reqwest::Client, url: &str) -> Result<u16, reqwest::Error> {
+    c.post(url)
+        .header("authorization", "Bearer demo-key")
+        .body(json!({"filename":"a.png","content_type":"image/png","file_size":3}).to_string())
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+}
+
+/// hyper's IncompleteMessage on a fresh connection: closed before any response byte.
+fn closed_before_response(e: &reqwest::Error) -> bool {
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message();
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// A slow PUT of `size` bytes (about `secs` seconds); returns its status.
