@@ -82,6 +82,11 @@ pub async fn finish_unread_body(session: &mut Session) {
     if session.is_body_done() {
         return;
     }
+    // A client waiting for 100 Continue sends no body: draining would only stall the answer.
+    if header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue")) {
+        session.set_keepalive(None);
+        return;
+    }
     let drained = tokio::time::timeout(DRAIN_TIME, async {
         let mut seen = 0usize;
         loop {

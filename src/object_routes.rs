@@ -118,19 +118,14 @@ async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, ke
         );
     };
     if len > store.max_upload_bytes {
-        return s3_error(
-            413,
-            "EntityTooLarge",
-            "Your proposed upload exceeds the maximum allowed size",
-            path,
-            rid,
-        );
+        return too_large(path, rid);
     }
     let content_type = header_bytes(session, "content-type")
         .and_then(|v| std::str::from_utf8(v).ok())
         .filter(|v| crate::mint::is_acceptable_content_type(v))
         .unwrap_or("application/octet-stream")
         .to_string();
+    continue_if_expected(session).await;
     let mut spool = match store.spool(len).await {
         Ok(s) => s,
         Err(e) => return internal(path, rid, &format!("spool: {e:?}")),
@@ -177,6 +172,21 @@ async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, ke
     }
 }
 
+fn too_large(path: &str, rid: &str) -> Reply {
+    s3_error(413, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", path, rid)
+}
+
+/// Answer `Expect: 100-continue` once the request is known to be acceptable, so the client
+/// sends the body now (curl waits a second otherwise). Refusals are sent before it instead.
+async fn continue_if_expected(session: &mut Session) {
+    let expects = header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        if let Ok(h) = pingora::http::ResponseHeader::build(100, Some(0)) {
+            let _ = session.write_response_header(Box::new(h), false).await;
+        }
+    }
+}
+
 fn internal(path: &str, rid: &str, detail: &str) -> Reply {
     log::error!("{rid} store {path}: {detail}");
     s3_error(500, "InternalError", "We encountered an internal error. Please try again.", path, rid)
@@ -213,6 +223,7 @@ async fn post_multipart(
         Ok(s) => s,
         Err(e) => return internal(path, rid, &format!("spool: {e:?}")),
     };
+    continue_if_expected(session).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     // Multipart overhead beyond the file itself is bounded too.
     let body_cap = limit + 64 * 1024;
@@ -278,15 +289,7 @@ async fn post_multipart(
         Err(MultipartFail::NoFile) => {
             return s3_error(400, "InvalidArgument", "POST requires a form field named file", path, rid)
         }
-        Err(MultipartFail::TooLarge) => {
-            return s3_error(
-                413,
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size",
-                path,
-                rid,
-            )
-        }
+        Err(MultipartFail::TooLarge) => return too_large(path, rid),
         Err(MultipartFail::Body(m)) => {
             return s3_error(
                 400,

@@ -453,3 +453,42 @@ async fn early_answer_does_not_desync_keepalive() {
     }
     assert!(!out.contains("HTTP/1.1 400"), "the body was parsed as a request: {out}");
 }
+
+#[tokio::test]
+async fn expect_100_continue_gets_continue_then_stores() {
+    let gw = Gateway::local();
+    let v = mint(&gw, json!({"filename":"e.png","content_type":"image/png","file_size":5})).await;
+    let url = url::Url::parse(v["data"]["upload_url"].as_str().unwrap()).unwrap();
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "PUT {target} HTTP/1.1\r\nhost: {}\r\ncontent-type: image/png\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n",
+        gw.addr
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(first.starts_with("HTTP/1.1 100"), "expected 100 Continue before the body, got {first:?}");
+    s.write_all(b"hello").unwrap();
+    let mut rest = String::new();
+    while !rest.contains("\r\n\r\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        rest.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let all = format!("{first}{rest}");
+    assert!(all.contains("HTTP/1.1 200"), "{all}");
+    let got = client().get(v["data"]["public_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"hello");
+
+    // A refused upload answers at once, without 100 Continue.
+    let bad = format!(
+        "PUT {target}0 HTTP/1.1\r\nhost: {}\r\ncontent-type: image/png\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n",
+        gw.addr
+    );
+    let out = raw_exchange(gw.addr, bad.as_bytes(), Duration::from_secs(5));
+    assert!(out.starts_with("HTTP/1.1 403") || out.starts_with("HTTP/1.1 400"), "{out}");
+}
