@@ -15,8 +15,15 @@ use presign_gateway::{Config, Gateway};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    // RUST_LOG wins; else the config's logging.level (read again, cheaply, before logging starts).
+    let level = cli
+        .conf
+        .as_ref()
+        .and_then(|p| Config::load(p).ok())
+        .map(|c| c.logging.level)
+        .unwrap_or_else(|| "info".to_string());
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match &cli.command {
         Some(Command::Sign(args)) => {
             let out =
@@ -68,7 +75,7 @@ fn run(cli: Cli) -> Result<(), String> {
         cfg.origin = vec![o.clone()];
     }
     let cfg = cfg.validate().map_err(|e| format!("{e} (after command-line overrides)"))?;
-    let gateway = Gateway::from_config(&cfg).map_err(|e| e.to_string())?;
+    let (gateway, origin_health) = Gateway::from_config(&cfg).map_err(|e| e.to_string())?;
     if cli.test {
         println!("configuration {} is valid", path.display());
         return Ok(());
@@ -89,9 +96,19 @@ fn run(cli: Cli) -> Result<(), String> {
     let opt = Opt { upgrade: cli.upgrade, daemon: cli.daemon, nocapture: false, test: false, conf: None };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    let metrics = gateway.uploads().metrics().clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     proxy.add_tcp(&cfg.listen);
     server.add_service(proxy);
+    server.add_service(origin_health);
+    if let Some(addr) = &cfg.metrics.listen {
+        let mut svc = pingora::services::listening::Service::new(
+            "metrics".to_string(),
+            presign_gateway::metrics::MetricsApp { metrics },
+        );
+        svc.add_tcp(addr);
+        server.add_service(svc);
+    }
     log::info!("presign-gateway listening on {}", cfg.listen);
     server.run_forever();
 }

@@ -56,11 +56,15 @@ pub struct Gateway {
 #[derive(Default)]
 pub struct GatewayOpts {
     pub origin: Option<SocketAddr>,
+    /// More origins after `origin` (round-robin pool).
+    pub more_origins: Vec<String>,
     /// Extra YAML appended at top level.
     pub extra_yaml: String,
     /// `storage:` block body; default: local under the temp dir.
     pub storage_yaml: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Send the gateway's stderr to `<dir>/gateway.log` (see [`Gateway::log`]).
+    pub capture_log: bool,
     /// Pingora's drain window (default 1 s).
     pub grace_secs: Option<u64>,
 }
@@ -70,8 +74,10 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let origin =
-            opts.origin.map(|o| format!("[{o}]")).unwrap_or_else(|| format!("[127.0.0.1:{}]", free_port()));
+        let first =
+            opts.origin.map(|o| o.to_string()).unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
+        let all: Vec<String> = std::iter::once(first).chain(opts.more_origins.iter().cloned()).collect();
+        let origin = format!("[{}]", all.join(", "));
         let storage = opts.storage_yaml.clone().unwrap_or_else(|| {
             format!("  local:\n    root: {}\n    public_path: /files\n", dir.path().join("data").display())
         });
@@ -86,7 +92,12 @@ impl Gateway {
         let conf = dir.path().join("gateway.yaml");
         std::fs::write(&conf, yaml).expect("write config");
         let mut cmd = Command::new(bin());
-        cmd.arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.arg("-c").arg(&conf).stdout(Stdio::null());
+        if opts.capture_log {
+            cmd.stderr(std::fs::File::create(dir.path().join("gateway.log")).expect("log file"));
+        } else {
+            cmd.stderr(Stdio::inherit());
+        }
         cmd.env("RUST_LOG", "warn");
         for (k, v) in &opts.env {
             cmd.env(k, v);
@@ -102,6 +113,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// What the gateway logged so far (with `capture_log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
     pub fn data_dir(&self) -> PathBuf {

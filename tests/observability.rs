@@ -1,0 +1,132 @@
+//! Metrics, health, access log and the origin pool, against the real gateway process.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn metrics_yaml(port: u16) -> String {
+    format!("metrics:\n  listen: 127.0.0.1:{port}\nlogging:\n  access_log: true\n")
+}
+
+#[tokio::test]
+async fn metrics_healthz_and_access_log() {
+    let origin = Origin::start();
+    let mport = free_port();
+    let gw = Gateway::start(GatewayOpts {
+        origin: Some(origin.addr),
+        extra_yaml: metrics_yaml(mport),
+        env: vec![("RUST_LOG".into(), "warn,access=info".into())],
+        capture_log: true,
+        ..Default::default()
+    });
+    wait_for_port(format!("127.0.0.1:{mport}").parse().unwrap(), None);
+    let c = client();
+    let (s, v) = post_json(
+        &gw.url("/api/v1/files/upload-url"),
+        Some("Bearer demo-key"),
+        &json!({"filename":"a.png","content_type":"image/png","file_size":3}).to_string(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let put = c
+        .put(v["data"]["upload_url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let (s, _) = post_json(&gw.url("/api/upload/presign"), Some("Bearer nope"), "{}").await;
+    assert_eq!(s, 401);
+    assert_eq!(c.get(gw.url("/through")).send().await.unwrap().status(), 203);
+
+    let health = c.get(format!("http://127.0.0.1:{mport}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let m = c.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        r#"presign_requests_total{dialect="apimall",route="mint",status="200"} 1"#,
+        r#"presign_requests_total{dialect="octopusx",route="mint",status="401"} 1"#,
+        r#"presign_requests_total{dialect="-",route="object",status="200"} 1"#,
+        r#"presign_requests_total{dialect="-",route="proxy",status="203"} 1"#,
+        r#"presign_minted_urls_total{dialect="apimall"} 1"#,
+        r#"presign_stored_bytes_total{route="put"} 3"#,
+        "presign_request_duration_seconds_bucket",
+    ] {
+        assert!(m.contains(needle), "missing {needle} in\n{m}");
+    }
+
+    // One structured line per request; the key id, never the key.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let log = loop {
+        let log = gw.log();
+        if log.matches("route=").count() >= 4 || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mint_line =
+        log.lines().find(|l| l.contains("route=mint dialect=apimall")).unwrap_or_else(|| panic!("{log}"));
+    assert!(mint_line.contains("key_id=demo") && mint_line.contains("status=200"), "{mint_line}");
+    assert!(mint_line.contains("request_id=req_"), "{mint_line}");
+    assert!(!log.contains("demo-key"), "the key itself is never logged");
+    assert!(log.contains("route=proxy") && log.contains("status=203"), "{log}");
+}
+
+#[tokio::test]
+async fn slow_origin_is_504_and_dead_origin_502() {
+    // An origin that accepts and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let mport = free_port();
+    let gw = Gateway::start(GatewayOpts {
+        origin: Some(silent_addr),
+        extra_yaml: format!("origin_timeouts:\n  connect_ms: 500\n  read_ms: 500\n{}", metrics_yaml(mport)),
+        ..Default::default()
+    });
+    let r = client().get(gw.url("/slow")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "gateway_timeout");
+    wait_for_port(format!("127.0.0.1:{mport}").parse().unwrap(), None);
+    let m =
+        client().get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(m.contains(r#"presign_origin_errors_total{kind="timeout"} 1"#), "{m}");
+}
+
+#[tokio::test]
+async fn origins_round_robin_and_skip_an_unhealthy_one() {
+    let a = Origin::start();
+    let b = Origin::start();
+    let dead = free_port();
+    let gw = Gateway::start(GatewayOpts {
+        origin: Some(a.addr),
+        more_origins: vec![b.addr.to_string(), format!("127.0.0.1:{dead}")],
+        ..Default::default()
+    });
+    let addr = gw.addr;
+    let url = format!("http://{addr}/rr");
+    // Wait for the health check to mark the dead origin down (it runs every second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut streak = 0;
+    while streak < 12 {
+        assert!(Instant::now() < deadline, "dead origin never skipped");
+        let s = client().get(&url).send().await.unwrap().status();
+        streak = if s == 203 { streak + 1 } else { 0 };
+    }
+    let (a0, b0) = (a.count(), b.count());
+    for _ in 0..20 {
+        assert_eq!(client().get(&url).send().await.unwrap().status(), 203);
+    }
+    let (da, db) = (a.count() - a0, b.count() - b0);
+    assert_eq!(da + db, 20);
+    assert!(da >= 8 && db >= 8, "round robin across the healthy origins: {da} / {db}");
+}
