@@ -20,6 +20,7 @@
 #      LOAD_TARGETS (mint,bare,gw,nginx,origin), LOAD_UPLOADS (1; 0 skips the upload test),
 #      LOAD_UPLOAD_COUNT (10), LOAD_UPLOAD_MB (100), LOAD_BUILD (1; 0 skips cargo build),
 #      LOAD_PIN (0; 1 pins wrk to cpu 1 and the servers under test to cpu 0),
+#      LOAD_WORK_STEALING (false; Pingora work_stealing for the gateway and bare),
 #      LOAD_GW_SERVER (extra YAML lines for the gateway's `server:` block, e.g.
 #      "  work_stealing: false"), LOAD_KEEP (0; 1 keeps the temp dir).
 set -euo pipefail
@@ -35,6 +36,7 @@ UPLOADS=${LOAD_UPLOADS:-1}
 UPLOAD_COUNT=${LOAD_UPLOAD_COUNT:-10}
 UPLOAD_MB=${LOAD_UPLOAD_MB:-100}
 PIN=${LOAD_PIN:-0}
+WORK_STEALING=${LOAD_WORK_STEALING:-false}
 
 log() { echo "[load] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -75,17 +77,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Ports below the ephemeral range (so no outgoing connection holds them), never reused.
 USED_PORTS=" "
-free_port() {
+PORT=
+next_port() { # sets PORT
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         case "$USED_PORTS" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            USED_PORTS+="$p "
-            echo "$p"
-            return
-        fi
+        USED_PORTS+="$p "
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; return; fi
     done
 }
 wait_port() { # port pid name
@@ -100,7 +101,7 @@ pin() { # cpu: prefix a command with taskset when LOAD_PIN=1
     if [ "$PIN" = 1 ] && command -v taskset >/dev/null; then echo "taskset -c $1"; fi
 }
 
-ORIGIN_PORT=$(free_port); GW_PORT=$(free_port); BARE_PORT=$(free_port); NGINX_PORT=$(free_port)
+next_port; ORIGIN_PORT=$PORT; next_port; GW_PORT=$PORT; next_port; BARE_PORT=$PORT; next_port; NGINX_PORT=$PORT
 
 # --- origin -----------------------------------------------------------------------------
 $(pin 1) "$REL/examples/origin" "127.0.0.1:$ORIGIN_PORT" >"$TMP/origin.log" 2>&1 &
@@ -124,13 +125,14 @@ storage:
 server:
   pid_file: $TMP/gw.pid
   upgrade_sock: $TMP/gw.sock
+  work_stealing: $WORK_STEALING
 ${LOAD_GW_SERVER:-}
 YAML
 RUST_LOG=${RUST_LOG:-warn} $(pin 0) "$REL/presign-gateway" -c "$TMP/gateway.yaml" >"$TMP/gateway.log" 2>&1 &
 GW_PID=$!; PIDS+=($GW_PID); wait_port "$GW_PORT" $GW_PID gateway
 
 # --- bare responder ---------------------------------------------------------------------
-RUST_LOG=warn $(pin 0) "$REL/examples/bare" "127.0.0.1:$BARE_PORT" "$THREADS" >"$TMP/bare.log" 2>&1 &
+RUST_LOG=warn BARE_WORK_STEALING=$WORK_STEALING $(pin 0) "$REL/examples/bare" "127.0.0.1:$BARE_PORT" "$THREADS" >"$TMP/bare.log" 2>&1 &
 PIDS+=($!); wait_port "$BARE_PORT" $! bare
 
 # --- nginx ------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ label() {
     esac
 }
 echo
-echo "wrk -t$WRK_THREADS -c$CONNS -d${SECS}s; gateway threads $THREADS, nginx worker_processes $THREADS, $(nproc) cores"
+echo "wrk -t$WRK_THREADS -c$CONNS -d${SECS}s; gateway and bare threads $THREADS (work_stealing $WORK_STEALING), nginx worker_processes $THREADS, $(nproc) cores"
 echo
 echo "| target | req/s | p50 ms | p99 ms | errors |"
 echo "|---|---:|---:|---:|---:|"

@@ -5,11 +5,15 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
+use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::Result;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BODY: &str = r#"{"success":true,"data":{"upload_url":"http://127.0.0.1:8080/files/uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=gateway%2F20250101%2Flocal%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","key":"uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png","public_url":"http://127.0.0.1:8080/files/uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png","expires_in":900,"max_file_size":104857600,"content_type":"image/png"},"request_id":"req_0123456789abcdef01234567"}"#;
 
@@ -19,6 +23,7 @@ pub struct Bare;
 impl ProxyHttp for Bare {
     type CTX = ();
     fn new_ctx(&self) -> Self::CTX {}
+    fn init_downstream_modules(&self, _m: &mut HttpModules) {} // as the gateway: none
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
         while session.read_request_body().await?.is_some() {}
