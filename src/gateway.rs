@@ -132,12 +132,13 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
         let status = session.response_written().map(|h| h.status.as_u16()).unwrap_or(0);
         let route = if ctx.info.route.is_empty() { "proxy" } else { ctx.info.route };
-        let metrics = self.uploads.metrics();
-        let code = http::StatusCode::from_u16(status).ok();
-        let status_label = code.as_ref().map(|c| c.as_str()).unwrap_or("0");
-        metrics.requests.with_label_values(&[route, ctx.info.dialect.unwrap_or("-"), status_label]).inc();
         let elapsed = ctx.start.elapsed();
-        metrics.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        self.uploads.metrics().record_request(
+            route,
+            ctx.info.dialect.unwrap_or("-"),
+            status,
+            elapsed.as_secs_f64(),
+        );
         if self.access_log {
             let req = session.req_header();
             log::info!(

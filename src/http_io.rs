@@ -22,6 +22,11 @@ impl Reply {
         Self { status, content_type: "application/json", body: Bytes::from(body), headers: Vec::new() }
     }
 
+    /// An already-serialised JSON body.
+    pub fn json_text(status: u16, body: String) -> Self {
+        Self { status, content_type: "application/json", body: Bytes::from(body), headers: Vec::new() }
+    }
+
     pub fn xml(status: u16, body: String) -> Self {
         Self { status, content_type: "application/xml", body: Bytes::from(body), headers: Vec::new() }
     }

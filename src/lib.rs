@@ -17,6 +17,7 @@ pub mod from_url;
 pub mod gateway;
 pub mod http_io;
 pub mod json_fields;
+pub mod json_out;
 pub mod metrics;
 pub mod mint;
 pub mod object_key;

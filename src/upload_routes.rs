@@ -167,7 +167,7 @@ impl UploadRoutes {
         let reply = match self.mint_inner(session, dialect, &request_id, info).await {
             Ok(body) => {
                 self.metrics.minted.with_label_values(&[dialect.name()]).inc();
-                Reply::json(200, &body)
+                Reply::json_text(200, body)
             }
             Err(e) => self.error_reply(dialect, &e, &request_id),
         };
@@ -195,7 +195,7 @@ impl UploadRoutes {
         dialect: Dialect,
         request_id: &str,
         info: &mut RequestInfo,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<String, ApiError> {
         let caller = self.admit(session, dialect, info)?.clone();
         let body = self.read_json(session).await?;
         let input = dialect.parse(&body, &caller)?;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::json_fields::{invalid, Fields};
+use crate::json_out::Obj;
 use crate::mint::{is_media_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
 use crate::object_key::check_filename;
 
@@ -38,19 +39,20 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     })
 }
 
-pub fn render_success(m: &Minted, request_id: &str) -> Value {
-    json!({
-        "success": true,
-        "data": {
-            "upload_url": m.upload_url,
-            "key": m.key,
-            "public_url": m.public_url,
-            "expires_in": m.expires_in,
-            "max_file_size": MAX_FILE_SIZE,
-            "content_type": m.content_type,
-        },
-        "request_id": request_id,
-    })
+pub fn render_success(m: &Minted, request_id: &str) -> String {
+    let mut out = String::with_capacity(256 + 2 * m.upload_url.len());
+    let mut o = Obj::new(&mut out);
+    o.bool("success", true);
+    o.obj("data")
+        .str("upload_url", &m.upload_url)
+        .str("key", &m.key)
+        .str("public_url", &m.public_url)
+        .num("expires_in", u64::from(m.expires_in))
+        .num("max_file_size", MAX_FILE_SIZE)
+        .str("content_type", &m.content_type)
+        .end();
+    o.str("request_id", request_id).end();
+    out
 }
 
 /// `from-url` success: `{success, data:{url,key,content_type,file_size}, request_id}`.

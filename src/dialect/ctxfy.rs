@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::json_fields::{invalid, Fields};
+use crate::json_out::Obj;
 use crate::mint::{is_acceptable_content_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
 use crate::object_key::check_filename;
 
@@ -37,8 +38,14 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     })
 }
 
-pub fn render_success(m: &Minted) -> Value {
-    json!({ "uploadUrl": m.upload_url, "publicUrl": m.public_url, "fileKey": m.key })
+pub fn render_success(m: &Minted) -> String {
+    let mut out = String::with_capacity(128 + 2 * m.upload_url.len());
+    Obj::new(&mut out)
+        .str("uploadUrl", &m.upload_url)
+        .str("publicUrl", &m.public_url)
+        .str("fileKey", &m.key)
+        .end();
+    out
 }
 
 pub fn render_error(e: &ApiError, request_id: &str) -> Value {

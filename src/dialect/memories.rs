@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::json_fields::{invalid, Fields};
+use crate::json_out::Obj;
 use crate::mint::{KeyStyle, MintInput, Minted, UploadMethod};
 use crate::object_key::{check_filename, content_type_for};
 
@@ -33,18 +34,17 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     })
 }
 
-pub fn render_success(m: &Minted) -> Value {
-    json!({
-        "code": 200,
-        "msg": "success",
-        "data": {
-            "asset_id": m.asset_id,
-            "signed_url": m.upload_url,
-            "expires_in": m.expires_in,
-        },
-        "success": true,
-        "failed": false,
-    })
+pub fn render_success(m: &Minted) -> String {
+    let mut out = String::with_capacity(192 + m.upload_url.len());
+    let mut o = Obj::new(&mut out);
+    o.num("code", 200).str("msg", "success");
+    o.obj("data")
+        .str("asset_id", m.asset_id.as_deref().unwrap_or(""))
+        .str("signed_url", &m.upload_url)
+        .num("expires_in", u64::from(m.expires_in))
+        .end();
+    o.bool("success", true).bool("failed", false).end();
+    out
 }
 
 pub fn render_error(e: &ApiError) -> Value {

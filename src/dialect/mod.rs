@@ -61,7 +61,8 @@ impl Dialect {
         }
     }
 
-    pub fn render_success(self, m: &Minted, request_id: &str) -> Value {
+    /// The success body, written directly (see [`crate::json_out`]).
+    pub fn render_success(self, m: &Minted, request_id: &str) -> String {
         match self {
             Dialect::ApiMall => apimall::render_success(m, request_id),
             Dialect::OctopusX => octopusx::render_success(m),

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::json_fields::{invalid, Fields};
+use crate::json_out::Obj;
 use crate::mint::{is_media_type, KeyStyle, MintInput, Minted, UploadMethod};
 use crate::object_key::{check_filename, check_prefix, extension_for};
 
@@ -43,19 +44,20 @@ pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
     })
 }
 
-pub fn render_success(m: &Minted) -> Value {
-    json!({
-        "success": true,
-        "message": "",
-        "data": {
-            "method": "PUT",
-            "upload_url": m.upload_url,
-            "object_key": m.key,
-            "public_url": m.public_url,
-            "expires_in": m.expires_in,
-            "content_type": m.content_type,
-        }
-    })
+pub fn render_success(m: &Minted) -> String {
+    let mut out = String::with_capacity(256 + 2 * m.upload_url.len());
+    let mut o = Obj::new(&mut out);
+    o.bool("success", true).str("message", "");
+    o.obj("data")
+        .str("method", "PUT")
+        .str("upload_url", &m.upload_url)
+        .str("object_key", &m.key)
+        .str("public_url", &m.public_url)
+        .num("expires_in", u64::from(m.expires_in))
+        .str("content_type", &m.content_type)
+        .end();
+    o.end();
+    out
 }
 
 pub fn render_error(e: &ApiError) -> Value {

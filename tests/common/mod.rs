@@ -98,7 +98,7 @@ impl Gateway {
         } else {
             cmd.stderr(Stdio::inherit());
         }
-        cmd.env("RUST_LOG", "warn");
+        cmd.env("RUST_LOG", "warn,pingora_load_balancing=error");
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }

@@ -1,0 +1,92 @@
+//! A tiny JSON object writer for the success bodies on the mint hot path.
+//!
+//! Building a `serde_json::Value` tree costs a dozen allocations per answer; writing the few
+//! fixed-shape success bodies straight into one `String` costs one. Error bodies, which are
+//! off the hot path, still use `serde_json::json!`.
+
+use std::fmt::Write;
+
+/// Append `s` as a JSON string literal.
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Writes one JSON object; nested objects borrow the same buffer.
+pub struct Obj<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    pub fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        Self { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        push_json_str(self.out, k);
+        self.out.push(':');
+    }
+
+    pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        push_json_str(self.out, v);
+        self
+    }
+
+    pub fn num(&mut self, k: &str, v: u64) -> &mut Self {
+        self.key(k);
+        let _ = write!(self.out, "{v}");
+        self
+    }
+
+    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        self.key(k);
+        self.out.push_str(if v { "true" } else { "false" });
+        self
+    }
+
+    /// A nested object; close it with [`Obj::end`] before writing the next field.
+    pub fn obj(&mut self, k: &str) -> Obj<'_> {
+        self.key(k);
+        Obj::new(self.out)
+    }
+
+    pub fn end(&mut self) {
+        self.out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_valid_escaped_json() {
+        let mut s = String::new();
+        let mut o = Obj::new(&mut s);
+        o.bool("ok", true).str("q", "a\"b\\c\n\u{1}é");
+        o.obj("data").num("n", 42).str("e", "").end();
+        o.num("z", 0).end();
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, serde_json::json!({"ok":true,"q":"a\"b\\c\n\u{1}é","data":{"n":42,"e":""},"z":0}));
+    }
+}
