@@ -24,7 +24,7 @@ pub enum AuthStyle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The configured key id (safe to log).
-    pub key_id: String,
+    pub key_id: std::sync::Arc<str>,
     pub user_id: u64,
 }
 
@@ -53,7 +53,7 @@ impl ApiKeys {
             let mut h = [0u8; 32];
             // Validated at load; a bad entry simply never matches.
             if hex::decode_to_slice(k.sha256.to_ascii_lowercase(), &mut h).is_ok() {
-                by_hash.insert(h, Caller { key_id: k.id.clone(), user_id: k.user_id });
+                by_hash.insert(h, Caller { key_id: k.id.as_str().into(), user_id: k.user_id });
             }
         }
         Self { by_hash }
@@ -105,7 +105,10 @@ mod tests {
     fn bearer_style() {
         let k = keys();
         assert_eq!(k.authenticate(Some(b"Bearer demo-key"), AuthStyle::Bearer).unwrap().user_id, 12);
-        assert_eq!(k.authenticate(Some(b"bearer demo-key"), AuthStyle::Bearer).unwrap().key_id, "demo");
+        assert_eq!(
+            k.authenticate(Some(b"bearer demo-key"), AuthStyle::Bearer).unwrap().key_id.as_ref(),
+            "demo"
+        );
         assert_eq!(k.authenticate(None, AuthStyle::Bearer), Err(ApiError::MissingApiKey));
         assert_eq!(k.authenticate(Some(b"demo-key"), AuthStyle::Bearer), Err(ApiError::MissingApiKey));
         assert_eq!(k.authenticate(Some(b"Bearer nope"), AuthStyle::Bearer), Err(ApiError::InvalidApiKey));

@@ -51,7 +51,7 @@ pub struct RequestInfo {
     pub route: &'static str,
     pub dialect: Option<&'static str>,
     /// The API key's configured id (never the key).
-    pub key_id: Option<String>,
+    pub key_id: Option<Arc<str>>,
     pub request_id: Option<String>,
 }
 
