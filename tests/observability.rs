@@ -46,8 +46,8 @@ async fn metrics_healthz_and_access_log() {
 
     let health = c.get(format!("http://127.0.0.1:{mport}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let m = c.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
-    for needle in [
+    // Requests are counted in the logging phase, just after their answer: poll briefly.
+    let needles = [
         r#"presign_requests_total{dialect="apimall",route="mint",status="200"} 1"#,
         r#"presign_requests_total{dialect="octopusx",route="mint",status="401"} 1"#,
         r#"presign_requests_total{dialect="-",route="object",status="200"} 1"#,
@@ -55,7 +55,17 @@ async fn metrics_healthz_and_access_log() {
         r#"presign_minted_urls_total{dialect="apimall"} 1"#,
         r#"presign_stored_bytes_total{route="put"} 3"#,
         "presign_request_duration_seconds_bucket",
-    ] {
+    ];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m =
+            c.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
+        if needles.iter().all(|n| m.contains(n)) || Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for needle in needles {
         assert!(m.contains(needle), "missing {needle} in\n{m}");
     }
 
