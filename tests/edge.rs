@@ -63,7 +63,7 @@ async fn rate_limit_per_key_answers_429_with_retry_after() {
     });
     let c = client();
     let mut statuses = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..8 {
         let r = c
             .post(gw.url(MINT))
             .header("authorization", "Bearer demo-key")
@@ -78,8 +78,11 @@ async fn rate_limit_per_key_answers_429_with_retry_after() {
             assert_eq!(v["error"]["code"], "rate_limited");
         }
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    assert!(statuses.contains(&429));
+    // 3 per one-second window: a burst may straddle two windows, never more.
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((3..=6).contains(&ok), "{statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 429), "{statuses:?}");
     // Another key has its own budget; pass-through is never limited.
     let r =
         c.post(gw.url(MINT)).header("authorization", "Bearer other-key").body(body()).send().await.unwrap();
