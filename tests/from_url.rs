@@ -14,6 +14,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
+/// Connections seen on `/slow-hold` (used by one test only).
+static HOLD_CONNS: AtomicUsize = AtomicUsize::new(0);
+
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 /// A listener that only counts connections.
@@ -93,7 +96,10 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
             }
             Ok(())
         }
-        "/slow" => {
+        "/slow" | "/slow-hold" => {
+            if path == "/slow-hold" {
+                HOLD_CONNS.fetch_add(1, Ordering::SeqCst);
+            }
             let _ = s.write_all(head("200 OK", "content-type: image/png\r\n", 1000).as_bytes());
             for _ in 0..1000 {
                 if s.write_all(b"x").is_err() {
@@ -264,10 +270,14 @@ async fn concurrent_fetches_per_key_are_capped() {
     let c = canary("127.0.0.1");
     let src = source(c.addr);
     let gw = Gateway::start(GatewayOpts { extra_yaml: allow_127_0_0_2(3), ..Default::default() });
-    let slow = from_url(&gw, json!({"url": format!("http://{src}/slow")}));
+    let slow = from_url(&gw, json!({"url": format!("http://{src}/slow-hold")}));
     let second = async {
-        // Wait until the first fetch is in flight (its source connection exists), then try again.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Once the first fetch is in flight (the source saw its connection), try again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while HOLD_CONNS.load(Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "first fetch never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         from_url(&gw, json!({"url": format!("http://{src}/img.png")})).await
     };
     let ((_, _), (s, v)) = tokio::join!(slow, second);
