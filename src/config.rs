@@ -346,6 +346,10 @@ impl Config {
         }
         if let Some(base) = &self.public_base_url {
             check_base_url("public_base_url", base)?;
+            // Upload URLs on the gateway are routed by path; a prefix here would not be.
+            if url::Url::parse(base).map(|u| u.path() != "/").unwrap_or(true) {
+                return Err(ConfigError::new("public_base_url", "must be scheme://host[:port] with no path"));
+            }
         }
         if self.max_json_body < 256 {
             return Err(ConfigError::new("max_json_body", "must be at least 256 bytes"));
@@ -491,6 +495,16 @@ mod tests {
     fn bad_key_hash_names_the_field() {
         let y = format!("{MIN}api_keys:\n  - id: a\n    sha256: abc\n    user_id: 1\n");
         assert_eq!(Config::from_yaml(&y).unwrap_err().field, "api_keys[0].sha256");
+    }
+
+    #[test]
+    fn public_base_url_is_an_origin_only() {
+        let ok = format!("{MIN}public_base_url: https://cdn.example.com\n");
+        assert!(Config::from_yaml(&ok).is_ok());
+        for bad in ["https://cdn.example.com/media", "ftp://x", "https://cdn.example.com/", "nope"] {
+            let y = format!("{MIN}public_base_url: {bad}\n");
+            assert_eq!(Config::from_yaml(&y).unwrap_err().field, "public_base_url", "{bad}");
+        }
     }
 
     #[test]

@@ -24,8 +24,6 @@ use crate::sigv4::{Credentials, PresignRequest, Signer};
 pub struct BaseUrl {
     pub scheme: String,
     pub authority: String,
-    /// Path prefix of a configured base URL (e.g. `/media`), usually empty.
-    pub path: String,
 }
 
 impl BaseUrl {
@@ -36,11 +34,7 @@ impl BaseUrl {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        Some(Self {
-            scheme: u.scheme().to_string(),
-            authority,
-            path: u.path().trim_end_matches('/').to_string(),
-        })
+        Some(Self { scheme: u.scheme().to_string(), authority })
     }
 
     /// From the request's Host header: plain http, exactly the authority the client used.
@@ -50,11 +44,11 @@ impl BaseUrl {
             && host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase(), path: String::new() })
+        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase() })
     }
 
     pub fn join(&self, path: &str) -> String {
-        format!("{}://{}{}{}", self.scheme, self.authority, self.path, path)
+        format!("{}://{}{}", self.scheme, self.authority, path)
     }
 }
 
@@ -158,7 +152,7 @@ impl Storage {
         expires_in: u32,
         now: OffsetDateTime,
     ) -> String {
-        let path = format!("{}{}/{key}", base.path, self.gateway_path);
+        let path = format!("{}/{key}", self.gateway_path);
         self.gateway_signer.presign_url(
             &PresignRequest {
                 method,
