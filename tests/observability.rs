@@ -43,6 +43,14 @@ async fn metrics_healthz_and_access_log() {
     let (s, _) = post_json(&gw.url("/api/upload/presign"), Some("Bearer nope"), "{}").await;
     assert_eq!(s, 401);
     assert_eq!(c.get(gw.url("/through")).send().await.unwrap().status(), 203);
+    // A from-url refusal is counted by reason.
+    let (s, _) = post_json(
+        &gw.url("/api/v1/files/from-url"),
+        Some("Bearer demo-key"),
+        r#"{"url":"http://127.0.0.1:1/a.png"}"#,
+    )
+    .await;
+    assert_eq!(s, 400);
 
     let health = c.get(format!("http://127.0.0.1:{mport}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -54,6 +62,7 @@ async fn metrics_healthz_and_access_log() {
         r#"presign_requests_total{dialect="-",route="proxy",status="203"} 1"#,
         r#"presign_minted_urls_total{dialect="apimall"} 1"#,
         r#"presign_stored_bytes_total{route="put"} 3"#,
+        r#"presign_from_url_total{result="blocked"} 1"#,
         "presign_request_duration_seconds_bucket",
     ];
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -73,7 +82,7 @@ async fn metrics_healthz_and_access_log() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let log = loop {
         let log = gw.log();
-        if log.matches("route=").count() >= 4 || Instant::now() > deadline {
+        if log.matches("route=").count() >= 5 || Instant::now() > deadline {
             break log;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
