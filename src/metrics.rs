@@ -4,7 +4,6 @@
 //! proxy can run several independent instances. Counters are label-indexed once per request;
 //! nothing here allocates per request beyond the label lookup.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -29,7 +28,6 @@ pub struct Metrics {
     pub stored_bytes: IntCounterVec,
     pub from_url: IntCounterVec,
     pub origin_errors: IntCounterVec,
-    pub ready: AtomicBool,
     /// Resolved `requests_total` children, so the per-request path is an index and an
     /// atomic add instead of hashing three labels under a lock (measured in benches/load.sh).
     request_slots: Vec<OnceLock<IntCounter>>,
@@ -85,7 +83,6 @@ impl Metrics {
             stored_bytes,
             from_url,
             origin_errors,
-            ready: AtomicBool::new(true),
             request_slots: (0..ROUTES.len() * DIALECTS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
                 .collect(),
@@ -133,8 +130,8 @@ impl ServeHttp for MetricsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
         let (status, ctype, body) = match path.as_str() {
-            "/healthz" if self.metrics.ready.load(Ordering::Relaxed) => (200, "text/plain", b"ok\n".to_vec()),
-            "/healthz" => (503, "text/plain", b"draining\n".to_vec()),
+            // Ready while this listener answers: Pingora closes it when the process drains.
+            "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
