@@ -15,7 +15,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::services::background::{background_service, GenBackgroundService};
 use pingora::{Error, ErrorType, Result};
-use pingora_load_balancing::health_check::TcpHealthCheck;
+use pingora_load_balancing::health_check::{HealthObserve, TcpHealthCheck};
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::LoadBalancer;
 
@@ -33,6 +33,21 @@ pub struct Gateway {
     access_log: bool,
 }
 
+/// One short line when an origin goes down or comes back (Pingora's own line dumps the
+/// whole peer configuration; main.rs turns that one down to errors).
+struct OriginHealthLog;
+
+#[async_trait]
+impl HealthObserve for OriginHealthLog {
+    async fn observe(&self, target: &pingora_load_balancing::Backend, healthy: bool) {
+        if healthy {
+            log::warn!("origin {} is up", target.addr);
+        } else {
+            log::warn!("origin {} is down", target.addr);
+        }
+    }
+}
+
 /// Per-request state: what the upload routes learned, and when the request started.
 pub struct RequestCtx {
     pub info: RequestInfo,
@@ -47,6 +62,7 @@ impl Gateway {
         let mut hc = TcpHealthCheck::new();
         hc.peer_template.options.connection_timeout =
             Some(Duration::from_millis(cfg.origin_timeouts.connect_ms));
+        hc.health_changed_callback = Some(Box::new(OriginHealthLog));
         lb.set_health_check(hc);
         lb.health_check_frequency = Some(Duration::from_secs(1));
         let health = background_service("origin health check", lb);

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         .and_then(|p| Config::load(p).ok())
         .map(|c| c.logging.level)
         .unwrap_or_else(|| "info".to_string());
+    let level = format!("{level},pingora_load_balancing=error");
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match &cli.command {
         Some(Command::Sign(args)) => {

@@ -129,6 +129,7 @@ async fn origins_round_robin_and_skip_an_unhealthy_one() {
     let gw = Gateway::start(GatewayOpts {
         origin: Some(a.addr),
         more_origins: vec![b.addr.to_string(), format!("127.0.0.1:{dead}")],
+        capture_log: true,
         ..Default::default()
     });
     let addr = gw.addr;
@@ -148,4 +149,7 @@ async fn origins_round_robin_and_skip_an_unhealthy_one() {
     let (da, db) = (a.count() - a0, b.count() - b0);
     assert_eq!(da + db, 20);
     assert!(da >= 8 && db >= 8, "round robin across the healthy origins: {da} / {db}");
+    let log = gw.log();
+    assert!(log.contains(&format!("origin 127.0.0.1:{dead} is down")), "{log}");
+    assert!(!log.contains("PeerOptions"), "no peer dump in the log: {log}");
 }
