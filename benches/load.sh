@@ -10,6 +10,7 @@
 #   mint    POST /api/v1/files/upload-url on the gateway (Bearer demo-key, JSON body)
 #   bare    the same POST on the bare responder (the floor for mint)
 #   gw      GET pass-through via the gateway to the origin
+#   bareproxy GET pass-through via a bare Pingora proxy (examples/bare.rs, BARE_PROXY)
 #   nginx   GET pass-through via nginx to the same origin
 #   origin  GET on the origin directly (reference: the ceiling for both proxies)
 # then 10 concurrent 100 MB uploads through the gateway (MB/s and the gateway's peak RSS).
@@ -31,7 +32,7 @@ WARMUP=${LOAD_WARMUP:-2}
 CONNS=${LOAD_CONNS:-32}
 WRK_THREADS=${LOAD_WRK_THREADS:-1}
 THREADS=${LOAD_THREADS:-1}
-TARGETS=${LOAD_TARGETS:-mint,bare,gw,nginx,origin}
+TARGETS=${LOAD_TARGETS:-mint,bare,gw,bareproxy,nginx,origin}
 UPLOADS=${LOAD_UPLOADS:-1}
 UPLOAD_COUNT=${LOAD_UPLOAD_COUNT:-10}
 UPLOAD_MB=${LOAD_UPLOAD_MB:-100}
@@ -102,6 +103,7 @@ pin() { # cpu: prefix a command with taskset when LOAD_PIN=1
 }
 
 next_port; ORIGIN_PORT=$PORT; next_port; GW_PORT=$PORT; next_port; BARE_PORT=$PORT; next_port; NGINX_PORT=$PORT
+next_port; BAREPROXY_PORT=$PORT
 
 # --- origin -----------------------------------------------------------------------------
 $(pin 1) "$REL/examples/origin" "127.0.0.1:$ORIGIN_PORT" >"$TMP/origin.log" 2>&1 &
@@ -134,6 +136,9 @@ GW_PID=$!; PIDS+=($GW_PID); wait_port "$GW_PORT" $GW_PID gateway
 # --- bare responder ---------------------------------------------------------------------
 RUST_LOG=warn BARE_WORK_STEALING=$WORK_STEALING $(pin 0) "$REL/examples/bare" "127.0.0.1:$BARE_PORT" "$THREADS" >"$TMP/bare.log" 2>&1 &
 PIDS+=($!); wait_port "$BARE_PORT" $! bare
+# The same binary as a bare Pingora proxy: the framework's own pass-through floor.
+RUST_LOG=warn BARE_WORK_STEALING=$WORK_STEALING BARE_PROXY="127.0.0.1:$ORIGIN_PORT" $(pin 0) "$REL/examples/bare" "127.0.0.1:$BAREPROXY_PORT" "$THREADS" >"$TMP/bareproxy.log" 2>&1 &
+PIDS+=($!); wait_port "$BAREPROXY_PORT" $! bareproxy
 
 # --- nginx ------------------------------------------------------------------------------
 mkdir -p "$TMP/nginx/logs"
@@ -224,6 +229,7 @@ for t in "${TLIST[@]}"; do
         mint) run_wrk mint "http://127.0.0.1:$GW_PORT$MINT_PATH" "$TMP/post.lua" ;;
         bare) run_wrk bare "http://127.0.0.1:$BARE_PORT$MINT_PATH" "$TMP/post.lua" ;;
         gw) run_wrk gw "http://127.0.0.1:$GW_PORT/static/page.html" ;;
+        bareproxy) run_wrk bareproxy "http://127.0.0.1:$BAREPROXY_PORT/static/page.html" ;;
         nginx) run_wrk nginx "http://127.0.0.1:$NGINX_PORT/static/page.html" ;;
         origin) run_wrk origin "http://127.0.0.1:$ORIGIN_PORT/static/page.html" ;;
         *) die "unknown target $t" ;;
@@ -235,6 +241,7 @@ label() {
     case $1 in
         mint) echo "mint (POST, gateway)" ;; bare) echo "bare responder (POST)" ;;
         gw) echo "pass-through GET via gateway" ;; nginx) echo "pass-through GET via nginx" ;;
+        bareproxy) echo "pass-through GET via bare Pingora proxy" ;;
         origin) echo "origin direct (reference)" ;;
     esac
 }
@@ -252,6 +259,9 @@ if [ -n "${RPS[mint]:-}" ] && [ -n "${RPS[bare]:-}" ]; then
 fi
 if [ -n "${RPS[gw]:-}" ] && [ -n "${RPS[nginx]:-}" ]; then
     echo "- gateway/nginx req/s: $(ratio "${RPS[gw]}" "${RPS[nginx]}") (target >= 1.00); p99 gateway/nginx: $(ratio "${P99[gw]}" "${P99[nginx]}") (target <= 1.00)"
+fi
+if [ -n "${RPS[gw]:-}" ] && [ -n "${RPS[bareproxy]:-}" ]; then
+    echo "- gateway/bare-proxy req/s: $(ratio "${RPS[gw]}" "${RPS[bareproxy]}"); bare-proxy/nginx: $(ratio "${RPS[bareproxy]}" "${RPS[nginx]:-0}")"
 fi
 
 # --- concurrent uploads -------------------------------------------------------------------

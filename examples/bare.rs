@@ -1,6 +1,9 @@
-//! The floor for the mint route: a bare Pingora responder. Its request_filter reads the
-//! request body and answers a fixed 200 with ~600 bytes of JSON (the size of a mint answer),
-//! on the same server settings as the gateway binary. See the usage at the bottom.
+//! The floors the gateway is measured against, on the same server settings as its binary:
+//! - a bare Pingora responder: request_filter reads the body and answers a fixed 200 with
+//!   ~600 bytes of JSON (the size of a mint answer);
+//! - with `BARE_PROXY=host:port`, a bare Pingora proxy to that origin (no filter at all), the
+//!   framework's own cost for pass-through.
+//! See the usage at the bottom.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,7 +20,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BODY: &str = r#"{"success":true,"data":{"upload_url":"http://127.0.0.1:8080/files/uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=gateway%2F20250101%2Flocal%2Fs3%2Faws4_request&X-Amz-Date=20250101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost&X-Amz-Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","key":"uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png","public_url":"http://127.0.0.1:8080/files/uploads/user/12/2025/01/01/0123456789abcdef0123-cover.png","expires_in":900,"max_file_size":104857600,"content_type":"image/png"},"request_id":"req_0123456789abcdef01234567"}"#;
 
-pub struct Bare;
+pub struct Bare {
+    /// Pass-through mode: the origin to proxy every request to.
+    upstream: Option<String>,
+}
 
 #[async_trait]
 impl ProxyHttp for Bare {
@@ -26,6 +32,9 @@ impl ProxyHttp for Bare {
     fn init_downstream_modules(&self, _m: &mut HttpModules) {} // as the gateway: none
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut ()) -> Result<bool> {
+        if self.upstream.is_some() {
+            return Ok(false);
+        }
         while session.read_request_body().await?.is_some() {}
         let mut h = ResponseHeader::build(200, Some(4))?;
         h.insert_header("content-type", "application/json")?;
@@ -37,7 +46,10 @@ impl ProxyHttp for Bare {
     }
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
-        pingora::Error::e_explain(pingora::ErrorType::ConnectNoRoute, "bare: no upstream")
+        match &self.upstream {
+            Some(addr) => Ok(Box::new(HttpPeer::new(addr.as_str(), false, String::new()))),
+            None => pingora::Error::e_explain(pingora::ErrorType::ConnectNoRoute, "bare: no upstream"),
+        }
     }
 }
 
@@ -58,7 +70,8 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, Bare);
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream: env("BARE_PROXY") });
     proxy.add_tcp(&listen);
     server.add_service(proxy);
     server.run_forever();
@@ -66,3 +79,4 @@ fn main() {
 
 // Run:  cargo run --release --example bare -- 127.0.0.1:8090 1      (listen addr, threads)
 //       curl -si -X POST -d '{}' http://127.0.0.1:8090/api/v1/files/upload-url
+//       BARE_PROXY=127.0.0.1:8081 cargo run --release --example bare -- 127.0.0.1:8091 1

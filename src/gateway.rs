@@ -96,7 +96,12 @@ impl ProxyHttp for Gateway {
 
     /// In this phase the upload routes answer; by default the request moves on to the origin.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
-        self.uploads.handle_with_info(session, &mut ctx.info).await
+        // Pass-through decides on the path alone; the upload routes' (larger) future is only
+        // built, boxed, for requests they answer, so proxied requests never carry it.
+        if !self.uploads.is_upload_route(session) {
+            return Ok(false);
+        }
+        Box::pin(self.uploads.handle_with_info(session, &mut ctx.info)).await
     }
 
     /// Round-robin over the healthy origins.

@@ -98,6 +98,11 @@ impl UploadRoutes {
         self.handle_with_info(session, &mut RequestInfo::default()).await
     }
 
+    /// True when `handle` would answer this request (a cheap path check, no I/O).
+    pub fn is_upload_route(&self, session: &Session) -> bool {
+        !matches!(self.routes.classify(session.req_header().uri.path()), Route::Passthrough)
+    }
+
     /// The metrics this filter records into (serve them with [`crate::metrics::MetricsApp`]).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
