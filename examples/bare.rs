@@ -3,6 +3,7 @@
 //!   ~600 bytes of JSON (the size of a mint answer);
 //! - with `BARE_PROXY=host:port`, a bare Pingora proxy to that origin (no filter at all), the
 //!   framework's own cost for pass-through.
+//!
 //! See the usage at the bottom.
 
 use async_trait::async_trait;
