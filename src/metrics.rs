@@ -31,6 +31,7 @@ pub struct Metrics {
     /// Resolved `requests_total` children, so the per-request path is an index and an
     /// atomic add instead of hashing three labels under a lock (measured in benches/load.sh).
     request_slots: Vec<OnceLock<IntCounter>>,
+    minted_slots: Vec<OnceLock<IntCounter>>,
     latency_slots: Vec<OnceLock<Histogram>>,
 }
 
@@ -87,7 +88,16 @@ impl Metrics {
                 .map(|_| OnceLock::new())
                 .collect(),
             latency_slots: (0..ROUTES.len()).map(|_| OnceLock::new()).collect(),
+            minted_slots: (0..DIALECTS.len()).map(|_| OnceLock::new()).collect(),
         })
+    }
+
+    /// Count one minted URL.
+    pub fn record_minted(&self, dialect: &str) {
+        match index_of(&DIALECTS, dialect) {
+            Some(i) => self.minted_slots[i].get_or_init(|| self.minted.with_label_values(&[dialect])).inc(),
+            None => self.minted.with_label_values(&[dialect]).inc(),
+        }
     }
 
     /// Count one finished request and its latency.
@@ -141,5 +151,32 @@ impl ServeHttp for MetricsApp {
             .header("content-length", body.len())
             .body(body)
             .unwrap_or_else(|_| Response::new(Vec::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_and_slow_paths_count_the_same_series() {
+        let m = Metrics::new();
+        m.record_request("mint", "apimall", 200, 0.001);
+        m.record_request("mint", "apimall", 200, 0.001);
+        m.record_request("mint", "apimall", 599, 0.001); // not pre-indexed: slow path
+        m.record_minted("ctxfy");
+        m.record_minted("someday");
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains(r#"presign_requests_total{dialect="apimall",route="mint",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"presign_requests_total{dialect="apimall",route="mint",status="599"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"presign_request_duration_seconds_count{route="mint"} 3"#), "{text}");
+        assert!(text.contains(r#"presign_minted_urls_total{dialect="ctxfy"} 1"#), "{text}");
+        assert!(text.contains(r#"presign_minted_urls_total{dialect="someday"} 1"#), "{text}");
     }
 }

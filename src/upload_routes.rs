@@ -172,7 +172,7 @@ impl UploadRoutes {
         info.request_id = Some(request_id.clone());
         let reply = match self.mint_inner(session, dialect, &request_id, info).await {
             Ok(body) => {
-                self.metrics.minted.with_label_values(&[dialect.name()]).inc();
+                self.metrics.record_minted(dialect.name());
                 Reply::json_text(200, body)
             }
             Err(e) => self.error_reply(dialect, &e, &request_id),
