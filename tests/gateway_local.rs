@@ -492,3 +492,63 @@ async fn expect_100_continue_gets_continue_then_stores() {
     let out = raw_exchange(gw.addr, bad.as_bytes(), Duration::from_secs(5));
     assert!(out.starts_with("HTTP/1.1 403") || out.starts_with("HTTP/1.1 400"), "{out}");
 }
+
+#[tokio::test]
+async fn full_disk_mid_upload_leaves_nothing() {
+    // 1 MiB file-size limit: the spool write fails with EFBIG part way, as on a full disk.
+    let gw = Gateway::start(GatewayOpts { file_size_limit_kb: Some(1024), ..Default::default() });
+    let size = 3 * 1024 * 1024;
+    let v = mint(&gw, json!({"filename":"big.mp4","content_type":"video/mp4","file_size":size})).await;
+    let r = client()
+        .put(v["data"]["upload_url"].as_str().unwrap())
+        .header("content-type", "video/mp4")
+        .body(vec![5u8; size])
+        .send()
+        .await;
+    // The gateway answers 500 InternalError (or closes if the client is still sending).
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 500);
+        assert!(r.text().await.unwrap().contains("InternalError"));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gw.stored_files().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "left behind: {:?}", gw.stored_files());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client().get(v["data"]["public_url"].as_str().unwrap()).send().await.unwrap().status(), 404);
+    // A small upload still works: the process survived the failed write.
+    let v = mint(&gw, json!({"filename":"small.png","content_type":"image/png","file_size":4})).await;
+    let r = client()
+        .put(v["data"]["upload_url"].as_str().unwrap())
+        .header("content-type", "image/png")
+        .body("tiny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn logging_level_from_config_applies_without_rust_log() {
+    let debug = Gateway::start(GatewayOpts {
+        no_rust_log: true,
+        capture_log: true,
+        extra_yaml: "logging:\n  level: debug\n".into(),
+        ..Default::default()
+    });
+    mint(&debug, json!({"filename":"a.png","content_type":"image/png","file_size":3})).await;
+    let quiet = Gateway::start(GatewayOpts {
+        no_rust_log: true,
+        capture_log: true,
+        extra_yaml: "logging:\n  level: error\n".into(),
+        ..Default::default()
+    });
+    mint(&quiet, json!({"filename":"a.png","content_type":"image/png","file_size":3})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !debug.log().contains(" minted ") {
+        assert!(std::time::Instant::now() < deadline, "no debug line: {}", debug.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!quiet.log().contains(" minted "), "{}", quiet.log());
+    assert!(!quiet.log().contains("INFO"), "{}", quiet.log());
+}

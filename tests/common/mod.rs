@@ -65,6 +65,11 @@ pub struct GatewayOpts {
     pub env: Vec<(String, String)>,
     /// Send the gateway's stderr to `<dir>/gateway.log` (see [`Gateway::log`]).
     pub capture_log: bool,
+    /// Leave RUST_LOG unset so the config's `logging.level` applies.
+    pub no_rust_log: bool,
+    /// Cap the size of any file the gateway writes (RLIMIT_FSIZE, in KiB), with SIGXFSZ
+    /// ignored: writes past it fail like a full disk.
+    pub file_size_limit_kb: Option<u64>,
     /// Pingora's drain window (default 1 s).
     pub grace_secs: Option<u64>,
 }
@@ -91,14 +96,25 @@ impl Gateway {
         );
         let conf = dir.path().join("gateway.yaml");
         std::fs::write(&conf, yaml).expect("write config");
-        let mut cmd = Command::new(bin());
+        let mut cmd = match opts.file_size_limit_kb {
+            Some(kb) => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg(format!("trap '' XFSZ; ulimit -f {kb}; exec \"$0\" \"$@\"")).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("-c").arg(&conf).stdout(Stdio::null());
         if opts.capture_log {
             cmd.stderr(std::fs::File::create(dir.path().join("gateway.log")).expect("log file"));
         } else {
             cmd.stderr(Stdio::inherit());
         }
-        cmd.env("RUST_LOG", "warn,pingora_load_balancing=error");
+        if opts.no_rust_log {
+            cmd.env_remove("RUST_LOG");
+        } else {
+            cmd.env("RUST_LOG", "warn,pingora_load_balancing=error");
+        }
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
