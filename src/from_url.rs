@@ -59,7 +59,7 @@ impl FromUrlService {
                 allow_networks: cfg.allow_networks(),
                 connect_timeout: Duration::from_secs(cfg.from_url.connect_timeout_secs),
                 total_timeout: Duration::from_secs(cfg.from_url.timeout_secs),
-                max_bytes: MAX_FILE_SIZE,
+                max_bytes: cap(storage.max_upload_bytes),
                 max_redirects: 5,
             };
             Some(Fetcher::new(policy).map_err(|e| ConfigError::new("from_url", e.to_string()))?)
@@ -146,15 +146,20 @@ async fn run(
     let _slot = svc.acquire(&caller.key_id).ok_or(ApiError::RateLimited { retry_after_secs: 1 })?;
 
     let mut resp = fetcher.fetch(&url).await.map_err(fetch_error)?;
-    let mut spool =
-        svc.storage.spool(MAX_FILE_SIZE).await.map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
+    let mut spool = svc
+        .storage
+        .spool(cap(svc.storage.max_upload_bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("spool: {e:?}")))?;
     let mut head: Vec<u8> = Vec::with_capacity(64);
     while let Some(chunk) = resp.next_chunk().await.map_err(fetch_error)? {
         if head.len() < 64 {
             head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
         }
         spool.write(&chunk).await.map_err(|e| match e {
-            crate::store::SpoolError::TooLarge => ApiError::InvalidFileSize { max: MAX_FILE_SIZE },
+            crate::store::SpoolError::TooLarge => {
+                ApiError::InvalidFileSize { max: cap(svc.storage.max_upload_bytes) }
+            }
             crate::store::SpoolError::Io(e) => ApiError::Internal(format!("spool write: {e}")),
         })?;
     }
@@ -202,6 +207,11 @@ fn name_from_url(u: &url::Url) -> (String, Option<String>) {
         .and_then(crate::url_path::decode_path)
         .and_then(|seg| check_filename("filename", &seg).ok())
         .unwrap_or_default()
+}
+
+/// The fetch cap: the page's 100 MB, or the store's own limit when lower.
+fn cap(store_limit: u64) -> u64 {
+    store_limit.min(MAX_FILE_SIZE)
 }
 
 fn fetch_error(e: FetchError) -> ApiError {

@@ -114,6 +114,17 @@ pub async fn finish_unread_body(session: &mut Session) {
     }
 }
 
+/// Answer `Expect: 100-continue` once the request is known to be acceptable, so the client
+/// sends the body now (curl waits a second otherwise). Refusals are sent before it instead.
+pub async fn continue_if_expected(session: &mut Session) {
+    let expects = header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        if let Ok(h) = pingora::http::ResponseHeader::build(100, Some(0)) {
+            let _ = session.write_response_header(Box::new(h), false).await;
+        }
+    }
+}
+
 /// Why a capped body read failed.
 #[derive(Debug)]
 pub enum BodyError {

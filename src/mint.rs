@@ -56,6 +56,7 @@ pub struct Minted {
     pub public_url: String,
     pub expires_in: u32,
     pub content_type: String,
+    /// The cap for this upload: the page's 100 MB, or the store's limit when lower.
     pub max_file_size: u64,
     /// memories' `re_<digits>` id.
     pub asset_id: Option<String>,
@@ -120,10 +121,7 @@ pub fn mint(
         key,
         expires_in: input.expires_in,
         content_type: input.content_type.clone(),
-        max_file_size: input
-            .size
-            .unwrap_or(storage.max_upload_bytes)
-            .min(storage.max_upload_bytes.max(MAX_FILE_SIZE)),
+        max_file_size: storage.max_upload_bytes.min(MAX_FILE_SIZE),
         asset_id,
     }
 }
@@ -140,24 +138,43 @@ pub fn is_media_type(ct: &str) -> bool {
         && !sub.eq_ignore_ascii_case("svg+xml")
 }
 
-/// A content type safe to send back as a header value and to serve from our origin:
-/// printable ASCII, bounded, and not a type a browser would execute.
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// A content type safe to send back as a header value and to serve from our origin: strictly
+/// `token[/token]` with optional `; name=value` token parameters (no commas, quotes or spaces
+/// a browser's lenient parser could split on), bounded, and not a type a browser would
+/// execute. Ctxfy's own example type, `example_string`, is a lone token and is accepted.
 pub fn is_acceptable_content_type(ct: &str) -> bool {
-    let lower = ct.to_ascii_lowercase();
-    let essence = lower.split(';').next().unwrap_or("").trim();
-    !ct.is_empty()
-        && ct.len() <= 127
-        && ct.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && !matches!(
-            essence,
-            "text/html"
-                | "application/xhtml+xml"
-                | "image/svg+xml"
-                | "text/javascript"
-                | "application/javascript"
-                | "text/xml"
-                | "application/xml"
-        )
+    if ct.is_empty() || ct.len() > 127 {
+        return false;
+    }
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    let shape_ok = match essence.split_once('/') {
+        Some((ty, sub)) => is_token(ty) && is_token(sub),
+        None => is_token(essence),
+    };
+    let params_ok = parts.all(|p| p.trim().split_once('=').is_some_and(|(n, v)| is_token(n) && is_token(v)));
+    let lower = essence.to_ascii_lowercase();
+    let active = lower.contains("html")
+        || lower.contains("xml")
+        || lower.contains("script")
+        || lower.contains("xsl")
+        || lower == "image/svg+xml";
+    shape_ok && params_ok && !active
+}
+
+/// True when an object of this type may be shown inline from our origin; anything else is
+/// served as an attachment in a CSP sandbox.
+pub fn is_inline_safe(ct: &str) -> bool {
+    is_media_type(ct)
 }
 
 #[cfg(test)]
@@ -173,6 +190,36 @@ mod tests {
             ["text/plain", "image/", "image", "application/pdf", "image/svg+xml", "image/p ng", "imagex/png"]
         {
             assert!(!is_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn content_types_are_strict_tokens() {
+        for ok in [
+            "example_string",
+            "image/png",
+            "application/pdf",
+            "text/plain; charset=utf-8",
+            "video/mp4;codecs=avc1",
+        ] {
+            assert!(is_acceptable_content_type(ok), "{ok}");
+        }
+        for bad in [
+            "text/html",
+            "text/html,",
+            "TEXT/HTML",
+            "text/html;x=1",
+            "text/plain,text/html",
+            "application/foo+xml",
+            "text/xsl",
+            "image/svg+xml",
+            "application/javascript",
+            "text/plain; charset=\"x\"",
+            "a b",
+            "",
+            "text/plain\r\nx: y",
+        ] {
+            assert!(!is_acceptable_content_type(bad), "{bad:?}");
         }
     }
 

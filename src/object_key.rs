@@ -10,6 +10,8 @@ use crate::error::ApiError;
 
 /// Longest filename accepted, in bytes.
 pub const MAX_FILENAME_BYTES: usize = 255;
+/// Longest path segment in a key (file systems stop at 255 bytes).
+pub const MAX_SEGMENT_BYTES: usize = 200;
 /// Longest stem kept in a key.
 const MAX_STEM_CHARS: usize = 64;
 
@@ -139,6 +141,9 @@ pub fn check_prefix(prefix: &str, namespace: &str) -> Result<String, ApiError> {
         if seg.is_empty() || seg == "." || seg == ".." {
             return Err(bad("must not contain empty, '.' or '..' segments"));
         }
+        if seg.len() > MAX_SEGMENT_BYTES {
+            return Err(bad(&format!("segments must be at most {MAX_SEGMENT_BYTES} bytes")));
+        }
         if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
             return Err(bad("segments may only use letters, digits, '-', '_' and '.'"));
         }
@@ -209,6 +214,8 @@ mod tests {
         ] {
             assert!(check_prefix(bad, ns).is_err(), "{bad:?}");
         }
+        let long = format!("uploads/user/12/{}", "a".repeat(201));
+        assert!(check_prefix(&long, ns).is_err(), "segment over 200 bytes");
     }
 
     #[test]

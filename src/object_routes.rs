@@ -125,7 +125,7 @@ async fn put_object(routes: &UploadRoutes, session: &mut Session, path: &str, ke
         .filter(|v| crate::mint::is_acceptable_content_type(v))
         .unwrap_or("application/octet-stream")
         .to_string();
-    continue_if_expected(session).await;
+    crate::http_io::continue_if_expected(session).await;
     let mut spool = match store.spool(len).await {
         Ok(s) => s,
         Err(e) => return internal(path, rid, &format!("spool: {e:?}")),
@@ -176,17 +176,6 @@ fn too_large(path: &str, rid: &str) -> Reply {
     s3_error(413, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", path, rid)
 }
 
-/// Answer `Expect: 100-continue` once the request is known to be acceptable, so the client
-/// sends the body now (curl waits a second otherwise). Refusals are sent before it instead.
-async fn continue_if_expected(session: &mut Session) {
-    let expects = header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
-    if expects {
-        if let Ok(h) = pingora::http::ResponseHeader::build(100, Some(0)) {
-            let _ = session.write_response_header(Box::new(h), false).await;
-        }
-    }
-}
-
 fn internal(path: &str, rid: &str, detail: &str) -> Reply {
     log::error!("{rid} store {path}: {detail}");
     s3_error(500, "InternalError", "We encountered an internal error. Please try again.", path, rid)
@@ -223,7 +212,7 @@ async fn post_multipart(
         Ok(s) => s,
         Err(e) => return internal(path, rid, &format!("spool: {e:?}")),
     };
-    continue_if_expected(session).await;
+    crate::http_io::continue_if_expected(session).await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     // Multipart overhead beyond the file itself is bounded too.
     let body_cap = limit + 64 * 1024;
@@ -410,6 +399,11 @@ async fn serve_object(
     let _ = h.insert_header("etag", meta.etag.as_str());
     let _ = h.insert_header("accept-ranges", "bytes");
     let _ = h.insert_header("x-content-type-options", "nosniff");
+    if !crate::mint::is_inline_safe(&meta.content_type) {
+        // Not a media type: never rendered from our origin.
+        let _ = h.insert_header("content-disposition", "attachment");
+        let _ = h.insert_header("content-security-policy", "sandbox");
+    }
     let _ = h.insert_header("x-amz-request-id", rid);
     if status == 206 {
         let _ = h.insert_header("content-range", format!("bytes {start}-{end}/{}", meta.size));

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::from_url::FromUrlService;
 use crate::http_io::{header_bytes, read_body_capped, send, BodyError, Reply};
 use crate::metrics::Metrics;
-use crate::mint::mint;
+use crate::mint::{mint, MAX_FILE_SIZE};
 use crate::rate_limit::RateLimiter;
 use crate::request_id::{new_request_id, now_ms};
 use crate::routes::{Route, RouteTable};
@@ -205,6 +205,10 @@ impl UploadRoutes {
         let caller = self.admit(session, dialect, info)?.clone();
         let body = self.read_json(session).await?;
         let input = dialect.parse(&body, &caller)?;
+        // A URL for a size the store would refuse is never handed out.
+        if input.size.is_some_and(|n| n > self.storage.max_upload_bytes) {
+            return Err(ApiError::InvalidFileSize { max: self.storage.max_upload_bytes.min(MAX_FILE_SIZE) });
+        }
         let base = self.base_url(session)?;
         let minted = mint(&self.storage, &base, &caller, &input, OffsetDateTime::now_utc());
         log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
@@ -237,6 +241,9 @@ impl UploadRoutes {
     }
 
     pub(crate) async fn read_json(&self, session: &mut Session) -> Result<bytes::Bytes, ApiError> {
+        if crate::http_io::declared_length(session).is_none_or(|n| n <= self.max_json_body as u64) {
+            crate::http_io::continue_if_expected(session).await;
+        }
         read_body_capped(session, self.max_json_body).await.map_err(|e| match e {
             BodyError::TooLarge => ApiError::BodyTooLarge { limit: self.max_json_body },
             BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),

@@ -106,6 +106,15 @@ async fn unsigned_size_uploads_are_capped_with_413() {
     .await;
     assert_eq!(s, 200);
     let url = v["data"]["upload_url"].as_str().unwrap();
+    // A signed size the store would refuse is never minted.
+    let (s, v2) = post_json(
+        &gw.url("/api/v1/files/upload-url"),
+        Some("Bearer demo-key"),
+        r#"{"filename":"a.png","content_type":"image/png","file_size":5000}"#,
+    )
+    .await;
+    assert_eq!(s, 400, "{v2}");
+    assert_eq!(v2["error"]["details"]["max_file_size"], 1000);
     let r = client().put(url).header("content-type", "image/png").body(vec![0u8; 1001]).send().await.unwrap();
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("EntityTooLarge"));
@@ -114,4 +123,69 @@ async fn unsigned_size_uploads_are_capped_with_413() {
     let mut files = Vec::new();
     walk(&dir.path().join("d/tmp"), &mut files);
     assert!(files.is_empty());
+}
+
+#[tokio::test]
+async fn active_content_types_are_refused_and_others_served_as_attachments() {
+    let gw = Gateway::local();
+    for ct in [
+        "text/html,",
+        "text/html",
+        "application/foo+xml",
+        "text/xsl",
+        "text/plain,text/html",
+        "text/plain; x=\"y\"",
+    ] {
+        let body = serde_json::json!({"filename":"a.txt","contentType":ct,"size":40}).to_string();
+        let (s, _) = post_json(&gw.url("/v1/upload/s3"), Some("Bearer demo-key"), &body).await;
+        assert_eq!(s, 400, "{ct}");
+    }
+    let (s, v) = post_json(
+        &gw.url("/v1/upload/s3"),
+        Some("Bearer demo-key"),
+        r#"{"filename":"doc.pdf","contentType":"application/pdf","size":4}"#,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = client()
+        .put(v["uploadUrl"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body("%PDF")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got = client().get(v["publicUrl"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(got.headers()["content-disposition"], "attachment");
+    assert_eq!(got.headers()["content-security-policy"], "sandbox");
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn json_routes_answer_expect_100_continue() {
+    use std::io::{Read, Write};
+    let gw = Gateway::local();
+    let body = r#"{"filename":"a.png","content_type":"image/png","file_size":3}"#;
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST {MINT} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer demo-key\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        gw.addr,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    s.write_all(body.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    while !String::from_utf8_lossy(&out).contains("\"success\":true") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&buf[..n]);
+    }
 }

@@ -48,7 +48,7 @@ pub fn render_success(m: &Minted, request_id: &str) -> String {
         .str("key", &m.key)
         .str("public_url", &m.public_url)
         .num("expires_in", u64::from(m.expires_in))
-        .num("max_file_size", MAX_FILE_SIZE)
+        .num("max_file_size", m.max_file_size)
         .str("content_type", &m.content_type)
         .end();
     o.str("request_id", request_id).end();
@@ -67,9 +67,8 @@ pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, r
 pub fn render_error(e: &ApiError, request_id: &str) -> Value {
     let details = match e {
         // The page's own example: "Unsupported content_type" with the size cap in details.
-        ApiError::UnsupportedContentType | ApiError::InvalidFileSize { .. } => {
-            json!({ "max_file_size": MAX_FILE_SIZE })
-        }
+        ApiError::UnsupportedContentType => json!({ "max_file_size": MAX_FILE_SIZE }),
+        ApiError::InvalidFileSize { max } => json!({ "max_file_size": max }),
         ApiError::FetchFailed { status: Some(s) } => json!({ "status": s }),
         ApiError::RateLimited { retry_after_secs } => json!({ "retry_after": retry_after_secs }),
         ApiError::BodyTooLarge { limit } => json!({ "max_body_size": limit }),

@@ -30,6 +30,7 @@ pub fn key_is_safe(key: &str) -> bool {
         && key.len() <= 1024
         && key.split('/').all(|seg| {
             !seg.is_empty()
+                && seg.len() <= crate::object_key::MAX_SEGMENT_BYTES
                 && seg != "."
                 && seg != ".."
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))

@@ -61,6 +61,8 @@ impl S3Store {
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
+            // A stalled store must not hold a spool (and a from-url slot) forever.
+            .read_timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| ConfigError::new("storage.s3", format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
