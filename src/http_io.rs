@@ -47,7 +47,10 @@ pub fn response_header(reply: &Reply) -> pingora::Result<ResponseHeader> {
     if !reply.content_type.is_empty() {
         h.insert_header("content-type", reply.content_type)?;
     }
-    h.insert_header("content-length", reply.body.len().to_string())?;
+    // 204 and 304 carry no body and, per RFC 9110, no Content-Length of their own.
+    if !matches!(reply.status, 204 | 304) {
+        h.insert_header("content-length", reply.body.len().to_string())?;
+    }
     for (n, v) in &reply.headers {
         h.append_header(*n, v.as_str())?;
     }

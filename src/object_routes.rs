@@ -314,6 +314,12 @@ enum MultipartFail {
     Io(String),
 }
 
+/// `If-None-Match`: `*`, or a comma-separated list of (possibly weak) ETags.
+pub fn etag_matches(header: &[u8], etag: &str) -> bool {
+    let Ok(h) = std::str::from_utf8(header) else { return false };
+    h.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
 /// A parsed single `Range: bytes=` header against an object of `len` bytes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RangeSpec {
@@ -373,7 +379,7 @@ async fn serve_object(
     let Some(meta) = store.meta(key).await else {
         return Some(s3_error(404, "NoSuchKey", "The specified key does not exist.", path, rid));
     };
-    if header_bytes(session, "if-none-match").is_some_and(|v| v == meta.etag.as_bytes()) {
+    if header_bytes(session, "if-none-match").is_some_and(|v| etag_matches(v, &meta.etag)) {
         return Some(Reply::empty(304).header("etag", meta.etag));
     }
     let range =
@@ -481,6 +487,17 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,3-4"), 10), RangeSpec::Full);
         assert_eq!(parse_range(Some("bytes=4-2"), 10), RangeSpec::Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), RangeSpec::Full);
+    }
+
+    #[test]
+    fn if_none_match_lists() {
+        let e = "\"abc\"";
+        for yes in ["\"abc\"", "*", "W/\"abc\"", "\"x\", \"abc\"", " \"abc\" "] {
+            assert!(etag_matches(yes.as_bytes(), e), "{yes}");
+        }
+        for no in ["\"abd\"", "abc", "", "\"x\""] {
+            assert!(!etag_matches(no.as_bytes(), e), "{no}");
+        }
     }
 
     #[test]

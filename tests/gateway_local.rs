@@ -83,6 +83,10 @@ async fn mint_put_get_round_trip() {
 
     let cached = client().get(public_url).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(cached.status(), 304);
+    assert!(cached.headers().get("content-length").is_none(), "a 304 carries no Content-Length of its own");
+    let weak_list = format!("\"other\", W/{etag}");
+    let cached = client().get(public_url).header("if-none-match", weak_list).send().await.unwrap();
+    assert_eq!(cached.status(), 304);
 
     // Nothing left in tmp.
     assert!(!gw.stored_files().iter().any(|p| p.starts_with(gw.data_dir().join("tmp"))));

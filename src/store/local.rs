@@ -22,6 +22,17 @@ pub struct ObjectMeta {
 pub struct LocalStore {
     root: PathBuf,
     pub max_upload_bytes: u64,
+    /// Striped per-key locks for the commit renames (never held while streaming).
+    commit_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+const COMMIT_STRIPES: usize = 64;
+
+fn stripe(key: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() as usize) % COMMIT_STRIPES
 }
 
 /// Checks that a key is a plain relative path we could have minted.
@@ -54,7 +65,11 @@ impl LocalStore {
                 }
             }
         }
-        Ok(Self { root: root.to_path_buf(), max_upload_bytes })
+        Ok(Self {
+            root: root.to_path_buf(),
+            max_upload_bytes,
+            commit_locks: (0..COMMIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -124,8 +139,12 @@ impl LocalStore {
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
         let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await.map_err(spool_io)?;
         m.write(&json).await.map_err(spool_io)?;
-        m.finish().await.map_err(spool_io)?.rename_to(&meta_path).await?;
+        let meta_file = m.finish().await.map_err(spool_io)?;
+        // Both renames under the key's lock, object first: concurrent PUTs of one URL cannot
+        // pair one's bytes with the other's ETag, and a failed object rename leaves no metadata.
+        let _guard = self.commit_locks[stripe(key)].lock().await;
         spooled.rename_to(&obj).await?;
+        meta_file.rename_to(&meta_path).await?;
         Ok(meta)
     }
 
