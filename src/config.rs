@@ -207,6 +207,9 @@ pub struct LocalStorageConfig {
     pub max_upload_bytes: u64,
 }
 
+/// S3's limit for one PUT, and ours for one upload.
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
 fn default_public_path() -> String {
     "/files".to_string()
 }
@@ -381,8 +384,11 @@ impl Config {
                         "must look like /files (leading slash, no trailing slash)",
                     ));
                 }
-                if l.max_upload_bytes == 0 {
-                    return Err(ConfigError::new("storage.local.max_upload_bytes", "must be > 0"));
+                if l.max_upload_bytes == 0 || l.max_upload_bytes > MAX_SINGLE_PUT {
+                    return Err(ConfigError::new(
+                        "storage.local.max_upload_bytes",
+                        "must be 1..=5368709120 (5 GiB)",
+                    ));
                 }
             }
             StorageConfig::S3(s) => {
@@ -403,6 +409,12 @@ impl Config {
                 }
                 if let Some(b) = &s.public_base_url {
                     check_base_url("storage.s3.public_base_url", b)?;
+                }
+                if s.max_upload_bytes == 0 || s.max_upload_bytes > MAX_SINGLE_PUT {
+                    return Err(ConfigError::new(
+                        "storage.s3.max_upload_bytes",
+                        "must be 1..=5368709120 (5 GiB)",
+                    ));
                 }
             }
         }
@@ -505,6 +517,12 @@ mod tests {
             let y = format!("{MIN}public_base_url: {bad}\n");
             assert_eq!(Config::from_yaml(&y).unwrap_err().field, "public_base_url", "{bad}");
         }
+    }
+
+    #[test]
+    fn upload_cap_is_bounded() {
+        let y = MIN.replace("root: /tmp/x", "root: /tmp/x\n    max_upload_bytes: 18446744073709551615");
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "storage.local.max_upload_bytes");
     }
 
     #[test]
