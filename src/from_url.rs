@@ -20,7 +20,6 @@ use crate::http_io::{send, Reply};
 use crate::json_fields::{invalid, Fields};
 use crate::mint::{build_key, is_media_type, KeyStyle, MintInput, UploadMethod, MAX_FILE_SIZE};
 use crate::object_key::check_filename;
-use crate::request_id::{new_request_id, now_ms};
 use crate::ssrf::{sniff_content_type, FetchError, FetchPolicy, Fetcher};
 use crate::store::Storage;
 use crate::upload_routes::{RequestInfo, UploadRoutes};
@@ -91,8 +90,7 @@ pub async fn handle(
     origin: Option<&str>,
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
-    let request_id = new_request_id(now_ms());
-    info.request_id = Some(request_id.clone());
+    let request_id = info.assign_request_id();
     let result = run(routes, session, info).await;
     let label = match &result {
         Ok(_) => "ok",

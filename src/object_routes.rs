@@ -14,7 +14,6 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::http_io::{declared_length, header_bytes, send, Reply};
-use crate::request_id::{new_request_id, now_ms};
 use crate::sigv4::{verify_presigned, PresignedRequest};
 use crate::store::{key_is_safe, Backend, SpoolError};
 use crate::upload_routes::{RequestInfo, UploadRoutes};
@@ -45,8 +44,7 @@ pub async fn handle(
     origin: Option<&str>,
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
-    let request_id = new_request_id(now_ms());
-    info.request_id = Some(request_id.clone());
+    let request_id = info.assign_request_id();
     match respond(routes, session, &request_id).await {
         Some(reply) => {
             send(session, reply.header("x-amz-request-id", request_id), &routes.cors, origin).await

@@ -55,6 +55,15 @@ pub struct RequestInfo {
     pub request_id: Option<String>,
 }
 
+impl RequestInfo {
+    /// A fresh `req_<ULID>` for this request, kept here for the access log and returned.
+    pub fn assign_request_id(&mut self) -> String {
+        let id = new_request_id(now_ms());
+        self.request_id = Some(id.clone());
+        id
+    }
+}
+
 impl UploadRoutes {
     /// Build the filter. Fails with a message naming the config field at fault.
     pub fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
@@ -168,8 +177,7 @@ impl UploadRoutes {
         origin: Option<&str>,
         info: &mut RequestInfo,
     ) -> pingora::Result<()> {
-        let request_id = new_request_id(now_ms());
-        info.request_id = Some(request_id.clone());
+        let request_id = info.assign_request_id();
         let reply = match self.mint_inner(session, dialect, &request_id, info).await {
             Ok(body) => {
                 self.metrics.record_minted(dialect.name());

@@ -82,12 +82,15 @@ async fn send_mint(c: &reqwest::Client, url: &str) -> Result<u16, reqwest::Error
         .map(|r| r.status().as_u16())
 }
 
-/// hyper's IncompleteMessage on a fresh connection: closed before any response byte.
+/// hyper's IncompleteMessage (or a send Canceled because of it) on a fresh connection:
+/// closed before any response byte, so the request was never processed.
 fn closed_before_response(e: &reqwest::Error) -> bool {
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message();
+            if h.is_incomplete_message() || h.is_canceled() {
+                return true;
+            }
         }
         src = s.source();
     }
