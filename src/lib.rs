@@ -31,6 +31,7 @@ pub mod store;
 pub mod upload_routes;
 pub mod url_path;
 
+pub use auth::hash_key;
 pub use config::Config;
 pub use gateway::Gateway;
 pub use upload_routes::UploadRoutes;

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                     s.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            println!("{}", presign_gateway::auth::hash_key(&key));
+            println!("{}", presign_gateway::hash_key(&key));
             return ExitCode::SUCCESS;
         }
         None => {}

@@ -88,7 +88,7 @@ impl Gateway {
         });
         let yaml = format!(
             "listen: {addr}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{}",
-            presign_gateway::auth::hash_key("other-key"),
+            presign_gateway::hash_key("other-key"),
             dir.path().join("gw.pid").display(),
             dir.path().join("gw.sock").display(),
             opts.grace_secs.unwrap_or(1),
