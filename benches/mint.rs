@@ -3,10 +3,9 @@
 //! Run: `cargo bench --bench mint`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use presign_gateway::auth::{hash_key, ApiKeys, AuthStyle};
+use presign_gateway::bench::{mint, ApiKeys, AuthStyle, Dialect};
 use presign_gateway::config::{ApiKeyConfig, StorageConfig};
-use presign_gateway::dialect::Dialect;
-use presign_gateway::mint::mint;
+use presign_gateway::hash_key;
 use presign_gateway::store::{BaseUrl, Storage};
 
 const BODY: &[u8] =

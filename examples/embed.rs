@@ -2,14 +2,16 @@
 //!
 //! The proxy has routing of its own (`/health` answered locally, `/api/*` to one backend,
 //! the rest to another). It adds the upload routes by calling `UploadRoutes::handle` first
-//! in its `request_filter`; nothing else about it changes.
+//! in its `request_filter`; nothing else about it changes. The routes are configured by
+//! their own part of the file only (`RoutesConfig`: keys, storage, dialects, CORS, ...); the
+//! listener and backends stay the operator's.
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
-use presign_gateway::{Config, UploadRoutes};
+use presign_gateway::{RoutesConfig, UploadRoutes};
 
 struct MyProxy {
     uploads: UploadRoutes,
@@ -46,13 +48,13 @@ impl ProxyHttp for MyProxy {
 
 fn main() {
     env_logger::init();
-    // Usage: embed <gateway.yaml> <listen> <api-backend> <web-backend>
+    // Usage: embed <routes.yaml> <listen> <api-backend> <web-backend>
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 5 {
         eprintln!("usage: embed CONF LISTEN API_BACKEND WEB_BACKEND");
         std::process::exit(2);
     }
-    let cfg = match Config::load(std::path::Path::new(&args[1])) {
+    let cfg = match RoutesConfig::load(std::path::Path::new(&args[1])) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -83,7 +85,7 @@ fn main() {
     server.run_forever();
 }
 
-// Run:  cargo run --example embed -- conf/gateway.yaml 127.0.0.1:6190 127.0.0.1:8081 127.0.0.1:8082
+// Run:  cargo run --example embed -- conf/embed-routes.yaml 127.0.0.1:6190 127.0.0.1:8081 127.0.0.1:8082
 // Try:  curl -s 127.0.0.1:6190/health
 //       curl -s -X POST 127.0.0.1:6190/api/v1/files/upload-url -H 'Authorization: Bearer demo-key' \
 //         -d '{"filename":"a.png","content_type":"image/png","file_size":3}'

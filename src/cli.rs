@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use time::OffsetDateTime;
 
-use crate::sigv4::{Credentials, PresignRequest, Signer};
+use presign_gateway::sigv4::{percent_decode_str, Credentials, PresignRequest, Signer};
+use presign_gateway::store::BaseUrl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,12 +30,34 @@ pub struct Cli {
     /// Take over the listening sockets of a running gateway (graceful upgrade).
     #[arg(short = 'u', long = "upgrade")]
     pub upgrade: bool,
+    /// Values that win over the file's.
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Command-line values that win over the configuration file's.
+#[derive(Debug, clap::Args)]
+pub struct Overrides {
     /// Override `listen` from the file.
     #[arg(long)]
     pub listen: Option<String>,
     /// Override `origin` from the file (one host:port).
     #[arg(long)]
     pub origin: Option<String>,
+}
+
+impl Overrides {
+    /// Apply every override. Destructured, so a new flag breaks the build until it is
+    /// handled here.
+    pub fn apply(self, cfg: &mut presign_gateway::Config) {
+        let Overrides { listen, origin } = self;
+        if let Some(l) = listen {
+            cfg.listen = l;
+        }
+        if let Some(o) = origin {
+            cfg.origin = vec![o];
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,35 +114,37 @@ pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<
     if url.query().is_some() || url.fragment().is_some() {
         return Err("URL must not carry a query or fragment".into());
     }
-    let host = url.host_str().ok_or("URL has no host")?;
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
-    let path = crate::url_path::decode_path(url.path()).ok_or("URL path has a bad %-escape")?;
-    let mut owned = Vec::with_capacity(args.headers.len());
-    for h in &args.headers {
-        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
-        let n = n.trim().to_ascii_lowercase();
-        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(format!("--header {h:?}: bad header name"));
-        }
-        owned.push((n, v.trim().to_string()));
-    }
+    let base = BaseUrl::from_url(&url).ok_or("URL has no host")?;
+    let path = percent_decode_str(url.path()).ok_or("URL path has a bad %-escape")?;
+    let owned = parse_headers(&args.headers)?;
     let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let method = args.method.to_ascii_uppercase();
     let signer = Signer::new(creds, &args.region, &args.service);
     Ok(signer.presign_url(
         &PresignRequest {
             method: &method,
-            scheme: url.scheme(),
-            host: &authority,
+            scheme: &base.scheme,
+            host: &base.authority,
             path: &path,
             expires_in: args.expires,
             headers: &headers,
         },
         now,
     ))
+}
+
+/// `--header 'name: value'` pairs, names lowercased; `host` is always signed, never given.
+fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::with_capacity(raw.len());
+    for h in raw {
+        let (n, v) = h.split_once(':').ok_or_else(|| format!("--header {h:?}: expected 'name: value'"))?;
+        let n = n.trim().to_ascii_lowercase();
+        if n.is_empty() || n == "host" || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!("--header {h:?}: bad header name"));
+        }
+        out.push((n, v.trim().to_string()));
+    }
+    Ok(out)
 }
 
 /// Credentials from the environment only.

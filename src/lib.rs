@@ -5,33 +5,38 @@
 //! relays the uploads ([`store`]), and leaves every other request to the origin.
 //!
 //! The upload routes are one filter, [`UploadRoutes`], that any Pingora `ProxyHttp` calls
-//! from its `request_filter`; [`Gateway`] is the ready proxy built on it.
+//! from its `request_filter`, configured by its own part of the file ([`RoutesConfig`]);
+//! [`Gateway`] is the ready proxy built on it.
+//!
+//! Layers, top to bottom (each uses only those below it): `gateway` (the binary's proxy) →
+//! `routes` (the plugin and its handlers) → `dialect` (wire formats), `http_io` (our answers) →
+//! `upload` (auth, keys, minting) → `store`, `ssrf`, `sigv4` → `config`, `content_type`,
+//! `s3_error`, `metrics`, `request_id`.
 
-pub mod auth;
-pub mod cli;
 pub mod config;
-pub mod cors;
-pub mod dialect;
-pub mod error;
-pub mod from_url;
-pub mod gateway;
-pub mod http_io;
-pub mod json_fields;
-pub mod json_out;
-pub mod metrics;
-pub mod mint;
-pub mod object_key;
-pub mod object_routes;
-pub mod rate_limit;
-pub mod request_id;
-pub mod routes;
+mod content_type;
+mod dialect;
+mod gateway;
+mod http_io;
+mod metrics;
+mod request_id;
+mod routes;
+mod s3_error;
 pub mod sigv4;
 pub mod ssrf;
 pub mod store;
-pub mod upload_routes;
-pub mod url_path;
+mod upload;
 
-pub use auth::hash_key;
-pub use config::Config;
-pub use gateway::Gateway;
-pub use upload_routes::UploadRoutes;
+pub use config::{Config, ConfigError, RoutesConfig};
+pub use gateway::{Gateway, OriginHealthService};
+pub use metrics::{Metrics, MetricsApp};
+pub use routes::{RequestInfo, UploadRoute, UploadRoutes};
+pub use upload::auth::hash_key;
+
+/// Stage-by-stage entry points for `benches/mint.rs`; not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::dialect::Dialect;
+    pub use crate::upload::auth::{ApiKeys, AuthStyle};
+    pub use crate::upload::mint::mint;
+}

@@ -1,4 +1,9 @@
 //! The presign-gateway binary: `presign-gateway -c conf/gateway.yaml`.
+//!
+//! Reads the file once, applies the command-line overrides, validates once, then either
+//! checks (`-t`, which writes nothing) or runs the server.
+
+mod cli;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -6,8 +11,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
-use presign_gateway::cli::{self, Cli, Command};
-use presign_gateway::{Config, Gateway};
+use presign_gateway::{Config, Gateway, MetricsApp, UploadRoutes};
+
+use cli::{Cli, Command};
 
 /// mimalloc: pass-through and mint allocate per request (headers, bodies, JSON); glibc
 /// malloc was ~11% of the gateway's CPU under load, see benches/load.sh.
@@ -15,49 +21,13 @@ use presign_gateway::{Config, Gateway};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // RUST_LOG wins; else the config's logging.level (read again, cheaply, before logging starts).
-    let level = cli
-        .conf
-        .as_ref()
-        .and_then(|p| Config::load(p).ok())
-        .map(|c| c.logging.level)
-        .unwrap_or_else(|| "info".to_string());
-    let level = format!("{level},pingora_load_balancing=error");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-    match &cli.command {
-        Some(Command::Sign(args)) => {
-            let out =
-                cli::credentials_from_env().and_then(|c| cli::sign(args, c, time::OffsetDateTime::now_utc()));
-            return match out {
-                Ok(url) => {
-                    println!("{url}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            };
-        }
-        Some(Command::HashKey { key }) => {
-            let key = match key {
-                Some(k) => k.clone(),
-                None => {
-                    let mut s = String::new();
-                    if std::io::stdin().read_to_string(&mut s).is_err() {
-                        eprintln!("error: cannot read the key from stdin");
-                        return ExitCode::from(2);
-                    }
-                    s.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            println!("{}", presign_gateway::hash_key(&key));
-            return ExitCode::SUCCESS;
-        }
-        None => {}
-    }
-    match run(cli) {
+    let mut cli = Cli::parse();
+    let outcome = match cli.command.take() {
+        Some(Command::Sign(args)) => sign(&args),
+        Some(Command::HashKey { key }) => hash_key(key),
+        None => run(cli),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -66,25 +36,55 @@ fn main() -> ExitCode {
     }
 }
 
+fn sign(args: &cli::SignArgs) -> Result<(), String> {
+    let url =
+        cli::credentials_from_env().and_then(|c| cli::sign(args, c, time::OffsetDateTime::now_utc()))?;
+    println!("{url}");
+    Ok(())
+}
+
+fn hash_key(key: Option<String>) -> Result<(), String> {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("cannot read the key from stdin: {e}"))?;
+            s.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    println!("{}", presign_gateway::hash_key(&key));
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    let path = cli.conf.clone().ok_or("no configuration: pass -c conf/gateway.yaml")?;
-    let mut cfg = Config::load(&path).map_err(|e| e.to_string())?;
-    if let Some(l) = &cli.listen {
-        cfg.listen = l.clone();
-    }
-    if let Some(o) = &cli.origin {
-        cfg.origin = vec![o.clone()];
-    }
-    let cfg = cfg.validate().map_err(|e| format!("{e} (after command-line overrides)"))?;
-    let (gateway, origin_health) = Gateway::from_config(&cfg).map_err(|e| e.to_string())?;
-    if cli.test {
+    let Cli { command: _, conf, test, daemon, upgrade, overrides } = cli;
+    let path = conf.ok_or("no configuration: pass -c conf/gateway.yaml")?;
+    let mut cfg = Config::read(&path).map_err(|e| e.to_string())?;
+    overrides.apply(&mut cfg);
+    let cfg = cfg.validate().map_err(|e| e.to_string())?;
+    init_logging(&cfg.logging.level);
+    if test {
+        UploadRoutes::check(&cfg.routes).map_err(|e| e.to_string())?;
         println!("configuration {} is valid", path.display());
         return Ok(());
     }
+    serve(&cfg, daemon, upgrade)
+}
 
+/// RUST_LOG wins; else the config's level. Pingora's own health-check line dumps the whole
+/// peer configuration: ours (one short line) replaces it.
+fn init_logging(level: &str) {
+    let level = format!("{level},pingora_load_balancing=error");
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+}
+
+fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
+    let (gateway, origin_health) = Gateway::from_config(cfg).map_err(|e| e.to_string())?;
     let conf = ServerConf {
         threads: cfg.threads,
-        daemon: cli.daemon,
+        daemon,
         pid_file: cfg.server.pid_file.clone(),
         upgrade_sock: cfg.server.upgrade_sock.clone(),
         error_log: cfg.server.error_log.clone(),
@@ -94,22 +94,26 @@ fn run(cli: Cli) -> Result<(), String> {
         work_stealing: cfg.server.work_stealing,
         ..Default::default()
     };
-    let opt = Opt { upgrade: cli.upgrade, daemon: cli.daemon, nocapture: false, test: false, conf: None };
+    let opt = Opt { upgrade, daemon, nocapture: false, test: false, conf: None };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    log::info!(
+        "presign-gateway listening on {}; {}; dialects: {}; origins: {}",
+        cfg.listen,
+        gateway.uploads().store_description(),
+        gateway.uploads().dialect_names().join(", "),
+        if cfg.origin.is_empty() { "none".to_string() } else { cfg.origin.join(", ") },
+    );
     let metrics = gateway.uploads().metrics().clone();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     proxy.add_tcp(&cfg.listen);
     server.add_service(proxy);
     server.add_service(origin_health);
     if let Some(addr) = &cfg.metrics.listen {
-        let mut svc = pingora::services::listening::Service::new(
-            "metrics".to_string(),
-            presign_gateway::metrics::MetricsApp { metrics },
-        );
+        let mut svc =
+            pingora::services::listening::Service::new("metrics".to_string(), MetricsApp { metrics });
         svc.add_tcp(addr);
         server.add_service(svc);
     }
-    log::info!("presign-gateway listening on {}", cfg.listen);
     server.run_forever();
 }

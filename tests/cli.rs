@@ -16,10 +16,13 @@ fn shipped_configs_load_and_validate() {
     for name in ["gateway.yaml", "s3s-fs.yaml"] {
         let cfg = presign_gateway::Config::load(&root().join("conf").join(name))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!cfg.api_keys.is_empty(), "{name}");
-        assert_eq!(cfg.api_keys[0].sha256, DEMO_KEY_SHA256, "{name}: the demo key");
+        assert!(!cfg.routes.api_keys.is_empty(), "{name}");
+        assert_eq!(cfg.routes.api_keys[0].sha256, DEMO_KEY_SHA256, "{name}: the demo key");
     }
-    // `-t` builds everything (storage included) and exits 0.
+    let routes = presign_gateway::RoutesConfig::load(&root().join("conf/embed-routes.yaml"))
+        .unwrap_or_else(|e| panic!("embed-routes.yaml: {e}"));
+    assert_eq!(routes.api_keys[0].sha256, DEMO_KEY_SHA256, "embed-routes.yaml: the demo key");
+    // `-t` checks everything (the store's environment included) and exits 0.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(bin())
         .current_dir(dir.path())
@@ -39,6 +42,51 @@ fn shipped_configs_load_and_validate() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `-t` only checks: no data directory, no secret file, nothing written.
+#[test]
+fn config_check_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .env_remove("PRESIGN_GATEWAY_SECRET")
+        .args(["-c", root().join("conf/gateway.yaml").to_str().unwrap(), "-t"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "-t wrote {left:?}");
+}
+
+/// A secret that is set but too short is refused at startup, naming the variable, in both
+/// store modes (a fleet must never sign with different keys without a word).
+#[test]
+fn unfit_gateway_secret_is_a_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (conf, extra_env) in [("conf/gateway.yaml", false), ("conf/s3s-fs.yaml", true)] {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(dir.path()).env("PRESIGN_GATEWAY_SECRET", "too-short");
+        if extra_env {
+            cmd.env("AWS_ACCESS_KEY_ID", "x").env("AWS_SECRET_ACCESS_KEY", "y");
+        }
+        let out = cmd.args(["-c", root().join(conf).to_str().unwrap(), "-t"]).output().unwrap();
+        assert!(!out.status.success(), "{conf}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("`PRESIGN_GATEWAY_SECRET`") && err.contains("at least 32"), "{conf}: {err}");
+    }
+}
+
+/// One start-up line says where it listens, which store it uses and which dialects are on.
+#[test]
+fn startup_line_names_listener_store_and_dialects() {
+    let gw = Gateway::start(GatewayOpts { capture_log: true, no_rust_log: true, ..Default::default() });
+    let log = gw.log();
+    let line =
+        log.lines().find(|l| l.contains("listening on")).unwrap_or_else(|| panic!("no start line in {log}"));
+    assert!(line.contains(&gw.addr.to_string()), "{line}");
+    assert!(line.contains("local store at") && line.contains(gw.data_dir().to_str().unwrap()), "{line}");
+    assert!(line.contains("dialects: apimall, octopusx, memories, ctxfy"), "{line}");
 }
 
 #[test]

@@ -254,21 +254,6 @@ async fn error_envelopes_per_dialect() {
     assert_eq!(origin.count(), 0);
 }
 
-#[test]
-fn ctxfy_500_carries_request_id() {
-    use presign_gateway::dialect::Dialect;
-    use presign_gateway::error::ApiError;
-    let (s, v) = Dialect::Ctxfy.render_error(&ApiError::Internal("boom".into()), "req_1234567890");
-    assert_eq!(s, 500);
-    assert_eq!(
-        v,
-        json!({"error":"Internal Server Error","message":"An unexpected error occurred on the server","code":500,"requestId":"req_1234567890"})
-    );
-    let (s, v) = Dialect::ApiMall.render_error(&ApiError::Internal("secret detail".into()), "req_x");
-    assert_eq!(s, 500);
-    assert!(!v.to_string().contains("secret detail"), "internal details never leak");
-}
-
 /// Bad input for each dialect: its own shape and status, nothing written, nothing proxied.
 #[tokio::test]
 async fn bad_input_per_dialect() {

@@ -34,7 +34,7 @@ async fn embedded_upload_routes_work_in_a_foreign_proxy() {
     std::fs::write(
         &conf,
         format!(
-            "listen: 127.0.0.1:1\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\nstorage:\n  local:\n    root: {}\n",
+            "api_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\nstorage:\n  local:\n    root: {}\n",
             dir.path().join("data").display()
         ),
     )

@@ -6,11 +6,13 @@
 
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::json_fields::{invalid, Fields};
-use crate::json_out::Obj;
-use crate::mint::{is_acceptable_content_type, KeyStyle, MintInput, Minted, UploadMethod, MAX_FILE_SIZE};
-use crate::object_key::check_filename;
+use crate::config::MAX_FILE_SIZE;
+use crate::content_type::is_acceptable_content_type;
+use crate::dialect::fields::{invalid, Fields};
+use crate::dialect::json_out::Obj;
+use crate::upload::error::ApiError;
+use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
+use crate::upload::object_key::check_filename;
 
 pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     let f = Fields::parse(body)?;

@@ -6,11 +6,12 @@
 
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-use crate::json_fields::{invalid, Fields};
-use crate::json_out::Obj;
-use crate::mint::{KeyStyle, MintInput, Minted, UploadMethod};
-use crate::object_key::{check_filename, content_type_for};
+use crate::content_type::content_type_for;
+use crate::dialect::fields::{invalid, Fields};
+use crate::dialect::json_out::Obj;
+use crate::upload::error::ApiError;
+use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
+use crate::upload::object_key::check_filename;
 
 /// The page's documented lifetime.
 pub const EXPIRES_IN: u32 = 93_600;

@@ -1,19 +1,21 @@
 //! The four upload APIs the gateway speaks, each only a parser and a renderer.
 //!
-//! A dialect turns its JSON body into a [`MintInput`](crate::mint::MintInput) and renders a
-//! [`Minted`](crate::mint::Minted) or an [`ApiError`] in its own envelope. Everything else
+//! A dialect turns its JSON body into a [`MintInput`](crate::upload::mint::MintInput) and renders a
+//! [`Minted`](crate::upload::mint::Minted) or an [`ApiError`] in its own envelope. Everything else
 //! (auth, policy, keys, signing) is shared.
 
 pub mod apimall;
 pub mod ctxfy;
+pub mod fields;
+pub mod json_out;
 pub mod memories;
 pub mod octopusx;
 
 use serde_json::Value;
 
-use crate::auth::{AuthStyle, Caller};
-use crate::error::ApiError;
-use crate::mint::{MintInput, Minted};
+use crate::upload::auth::{AuthStyle, Caller};
+use crate::upload::error::ApiError;
+use crate::upload::mint::{MintInput, Minted};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
@@ -61,7 +63,7 @@ impl Dialect {
         }
     }
 
-    /// The success body, written directly (see [`crate::json_out`]).
+    /// The success body, written directly (see [`crate::dialect::json_out`]).
     pub fn render_success(self, m: &Minted, request_id: &str) -> String {
         match self {
             Dialect::ApiMall => apimall::render_success(m, request_id),
@@ -80,5 +82,30 @@ impl Dialect {
             Dialect::Ctxfy => ctxfy::render_error(e, request_id),
         };
         (e.status(), body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ctxfy_500_carries_request_id() {
+        let (s, v) = Dialect::Ctxfy.render_error(&ApiError::Internal("boom".into()), "req_1234567890");
+        assert_eq!(s, 500);
+        assert_eq!(
+            v,
+            json!({"error":"Internal Server Error","message":"An unexpected error occurred on the server","code":500,"requestId":"req_1234567890"})
+        );
+    }
+
+    #[test]
+    fn internal_details_never_leak() {
+        for d in Dialect::ALL {
+            let (s, v) = d.render_error(&ApiError::Internal("secret detail".into()), "req_x");
+            assert_eq!(s, 500);
+            assert!(!v.to_string().contains("secret detail"), "{d:?}: {v}");
+        }
     }
 }

@@ -5,12 +5,13 @@
 
 use serde_json::{json, Value};
 
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::json_fields::{invalid, Fields};
-use crate::json_out::Obj;
-use crate::mint::{is_media_type, KeyStyle, MintInput, Minted, UploadMethod};
-use crate::object_key::{check_filename, check_prefix, extension_for};
+use crate::content_type::{extension_for, is_media_type};
+use crate::dialect::fields::{invalid, Fields};
+use crate::dialect::json_out::Obj;
+use crate::upload::auth::Caller;
+use crate::upload::error::ApiError;
+use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
+use crate::upload::object_key::{check_filename, check_prefix};
 
 pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
     let f = Fields::parse(body)?;

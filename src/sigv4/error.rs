@@ -1,7 +1,10 @@
 //! [`VerifyError`]: why a presigned request was refused, mapped to S3's error code,
 //! message and HTTP status, and rendered as S3's XML error body.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use crate::s3_error::S3Error;
 
 /// Why [`crate::sigv4::verify_presigned`] refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,33 +81,14 @@ impl VerifyError {
         }
     }
 
+    /// This error as S3 answers it.
+    pub(crate) fn to_s3(&self) -> S3Error {
+        S3Error { status: self.status(), code: self.code(), message: Cow::Owned(self.message().to_owned()) }
+    }
+
     /// S3's XML error body for this error on `resource` (e.g. `/bucket/key`).
     pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
-        let mut xml = String::with_capacity(256);
-        xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
-        push_escaped(&mut xml, self.code());
-        xml.push_str("</Code><Message>");
-        push_escaped(&mut xml, self.message());
-        xml.push_str("</Message><Resource>");
-        push_escaped(&mut xml, resource);
-        xml.push_str("</Resource><RequestId>");
-        push_escaped(&mut xml, request_id);
-        xml.push_str("</RequestId></Error>");
-        xml
-    }
-}
-
-/// XML character-data escaping.
-fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
+        self.to_s3().to_xml(resource, request_id)
     }
 }
 

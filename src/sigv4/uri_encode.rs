@@ -109,3 +109,27 @@ pub fn percent_decode(input: &str) -> Result<Cow<'_, [u8]>, InvalidPercentEncodi
     }
     Ok(Cow::Owned(out))
 }
+
+/// [`percent_decode`] that also requires the result to be UTF-8 (object keys, file names).
+pub fn percent_decode_str(input: &str) -> Option<Cow<'_, str>> {
+    match percent_decode(input).ok()? {
+        Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+        Cow::Owned(v) => String::from_utf8(v).ok().map(Cow::Owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_round_trip() {
+        let mut enc = String::new();
+        encode_path(&mut enc, "/a b/ü+~.png".as_bytes());
+        assert_eq!(enc, "/a%20b/%C3%BC%2B~.png");
+        assert_eq!(percent_decode_str(&enc).as_deref(), Some("/a b/ü+~.png"));
+        assert!(percent_decode_str("%zz").is_none());
+        assert!(percent_decode_str("%ff").is_none(), "not UTF-8");
+        assert!(percent_decode_str("%4").is_none());
+    }
+}

@@ -50,7 +50,7 @@ impl Default for FetchPolicy {
             allow_networks: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(60),
-            max_bytes: 104_857_600,
+            max_bytes: crate::config::MAX_FILE_SIZE,
             max_redirects: 5,
         }
     }

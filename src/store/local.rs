@@ -2,13 +2,15 @@
 //!
 //! Layout under `root`: `objects/<key>` holds the bytes, `meta/<key>.json` the content type,
 //! size and ETag, `tmp/` the in-flight uploads, `.gateway/signing.key` the secret that signs
-//! this gateway's own upload URLs. An object appears only by rename, after its metadata.
+//! this gateway's own upload URLs ([`super::gateway_secret`]). An object and then its
+//! metadata appear only by rename.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::spool::{Spool, SpoolError, Spooled};
+use super::error::StoreError;
+use super::spool::{Spool, Spooled};
 
 /// What is kept beside each object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -21,12 +23,14 @@ pub struct ObjectMeta {
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
-    pub max_upload_bytes: u64,
     /// Striped per-key locks for the commit renames (never held while streaming).
     commit_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 const COMMIT_STRIPES: usize = 64;
+
+/// Longest path segment in a key (file systems stop at 255 bytes).
+pub const MAX_KEY_SEGMENT_BYTES: usize = 200;
 
 fn stripe(key: &str) -> usize {
     use std::hash::{Hash, Hasher};
@@ -41,7 +45,7 @@ pub fn key_is_safe(key: &str) -> bool {
         && key.len() <= 1024
         && key.split('/').all(|seg| {
             !seg.is_empty()
-                && seg.len() <= crate::object_key::MAX_SEGMENT_BYTES
+                && seg.len() <= MAX_KEY_SEGMENT_BYTES
                 && seg != "."
                 && seg != ".."
                 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -50,7 +54,7 @@ pub fn key_is_safe(key: &str) -> bool {
 
 impl LocalStore {
     /// Open (creating) the data directory.
-    pub fn open(root: &Path, max_upload_bytes: u64) -> std::io::Result<Self> {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
         for sub in ["objects", "meta", "tmp", ".gateway"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
@@ -67,7 +71,6 @@ impl LocalStore {
         }
         Ok(Self {
             root: root.to_path_buf(),
-            max_upload_bytes,
             commit_locks: (0..COMMIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         })
     }
@@ -80,34 +83,6 @@ impl LocalStore {
         self.root.join("tmp")
     }
 
-    /// The secret for this gateway's own URLs: `$PRESIGN_GATEWAY_SECRET`, else a random
-    /// one created once in the data directory, so URLs survive restarts and upgrades.
-    pub fn signing_secret(&self) -> std::io::Result<String> {
-        if let Ok(s) = std::env::var("PRESIGN_GATEWAY_SECRET") {
-            if !s.is_empty() {
-                return Ok(s);
-            }
-        }
-        let path = self.root.join(".gateway/signing.key");
-        match std::fs::read_to_string(&path) {
-            Ok(s) if s.trim().len() >= 32 => Ok(s.trim().to_string()),
-            _ => {
-                let mut b = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
-                let secret = hex::encode(b);
-                let tmp = self.root.join(format!(".gateway/signing.key.{}", std::process::id()));
-                std::fs::write(&tmp, &secret)?;
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-                }
-                std::fs::rename(&tmp, &path)?;
-                Ok(secret)
-            }
-        }
-    }
-
     pub fn object_path(&self, key: &str) -> Option<PathBuf> {
         key_is_safe(key).then(|| self.root.join("objects").join(key))
     }
@@ -116,20 +91,15 @@ impl LocalStore {
         key_is_safe(key).then(|| self.root.join("meta").join(format!("{key}.json")))
     }
 
-    /// A spool for one upload of at most `limit` bytes.
-    pub async fn spool(&self, limit: u64) -> Result<Spool, SpoolError> {
-        Spool::create(&self.tmp_dir(), limit).await
-    }
-
-    /// Make a finished spool the object `key`: metadata first, then the data by rename.
+    /// Make a finished spool the object `key`: the data, then its metadata, each by rename.
     pub async fn commit(
         &self,
         spooled: Spooled,
         key: &str,
         content_type: &str,
-    ) -> std::io::Result<ObjectMeta> {
+    ) -> Result<ObjectMeta, StoreError> {
         let (Some(obj), Some(meta_path)) = (self.object_path(key), self.meta_path(key)) else {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe key"));
+            return Err(StoreError::UnsafeKey);
         };
         let meta = ObjectMeta {
             content_type: content_type.to_string(),
@@ -137,9 +107,9 @@ impl LocalStore {
             etag: format!("\"{}\"", hex::encode(&spooled.sha256[..16])),
         };
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-        let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await.map_err(spool_io)?;
-        m.write(&json).await.map_err(spool_io)?;
-        let meta_file = m.finish().await.map_err(spool_io)?;
+        let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await?;
+        m.write(&json).await?;
+        let meta_file = m.finish().await?;
         // Both renames under the key's lock, object first: concurrent PUTs of one URL cannot
         // pair one's bytes with the other's ETag, and a failed object rename leaves no metadata.
         let _guard = self.commit_locks[stripe(key)].lock().await;
@@ -162,25 +132,12 @@ impl LocalStore {
         match stored {
             Some(m) if m.size == fs_meta.len() => Some(m),
             _ => Some(ObjectMeta {
-                content_type: guess_type(key).to_string(),
+                content_type: crate::content_type::type_for_key(key).to_string(),
                 size: fs_meta.len(),
                 etag: format!("\"{:x}\"", fs_meta.len()),
             }),
         }
     }
-}
-
-fn spool_io(e: SpoolError) -> std::io::Error {
-    match e {
-        SpoolError::Io(e) => e,
-        SpoolError::TooLarge => std::io::Error::other("metadata too large"),
-    }
-}
-
-fn guess_type(key: &str) -> &'static str {
-    key.rsplit_once('.')
-        .and_then(|(_, ext)| crate::object_key::content_type_for(ext))
-        .unwrap_or("application/octet-stream")
 }
 
 #[cfg(test)]
@@ -198,8 +155,8 @@ mod tests {
     #[tokio::test]
     async fn commit_then_read_meta() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path(), 100).unwrap();
-        let mut s = store.spool(100).await.unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let mut s = Spool::create(&store.tmp_dir(), 100).await.unwrap();
         s.write(b"png-bytes").await.unwrap();
         let meta = store.commit(s.finish().await.unwrap(), "u/a.png", "image/png").await.unwrap();
         assert_eq!(store.meta("u/a.png").await, Some(meta.clone()));
@@ -207,17 +164,5 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("objects/u/a.png")).unwrap(), b"png-bytes");
         assert!(store.meta("u/missing.png").await.is_none());
         assert!(store.meta("../etc/passwd").await.is_none());
-    }
-
-    #[test]
-    fn secret_is_created_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path(), 1).unwrap();
-        if std::env::var("PRESIGN_GATEWAY_SECRET").is_ok() {
-            return;
-        }
-        let a = store.signing_secret().unwrap();
-        assert_eq!(a.len(), 64);
-        assert_eq!(store.signing_secret().unwrap(), a);
     }
 }

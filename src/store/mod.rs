@@ -4,11 +4,16 @@
 //! where is the object read afterwards) and owns the signer that verifies URLs pointing at
 //! the gateway itself (local PUTs and memories' multipart POSTs).
 
+mod base_url;
+mod error;
+pub mod gateway_secret;
 mod local;
 mod s3;
 mod spool;
 
-pub use local::{key_is_safe, LocalStore, ObjectMeta};
+pub use base_url::BaseUrl;
+pub use error::StoreError;
+pub use local::{key_is_safe, LocalStore, ObjectMeta, MAX_KEY_SEGMENT_BYTES};
 pub use s3::S3Store;
 pub use spool::{Spool, SpoolError, Spooled};
 
@@ -18,39 +23,6 @@ use time::OffsetDateTime;
 
 use crate::config::{ConfigError, StorageConfig};
 use crate::sigv4::{Credentials, PresignRequest, Signer};
-
-/// The scheme and authority URLs are built on, e.g. `http` + `127.0.0.1:8080`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl {
-    pub scheme: String,
-    pub authority: String,
-}
-
-impl BaseUrl {
-    pub fn parse(s: &str) -> Option<Self> {
-        let u = url::Url::parse(s).ok()?;
-        let host = u.host_str()?;
-        let authority = match u.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        Some(Self { scheme: u.scheme().to_string(), authority })
-    }
-
-    /// From the request's Host header: plain http, exactly the authority the client used.
-    pub fn from_host(host: &str) -> Option<Self> {
-        let ok = !host.is_empty()
-            && host.len() <= 255
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase() })
-    }
-
-    pub fn join(&self, path: &str) -> String {
-        format!("{}://{}{}", self.scheme, self.authority, path)
-    }
-}
 
 pub enum Backend {
     Local(LocalStore),
@@ -64,8 +36,9 @@ pub struct Storage {
     pub gateway_signer: Signer,
     /// Path under which the gateway receives uploads (and, for local, serves objects).
     pub gateway_path: String,
-    /// Spool directory for relays and from-url.
+    /// Spool directory for uploads, relays and from-url.
     pub tmp_dir: PathBuf,
+    /// The largest upload the store accepts (the one copy of the configured cap).
     pub max_upload_bytes: u64,
 }
 
@@ -73,57 +46,63 @@ pub struct Storage {
 pub const GATEWAY_ACCESS_KEY_ID: &str = "presign-gateway";
 /// Region of the gateway's own URLs (a region every S3 client accepts).
 pub const GATEWAY_REGION: &str = "us-east-1";
+/// Where the S3 mode receives memories' relayed POSTs.
+pub const RELAY_PATH: &str = "/_gateway/upload";
+
+fn gateway_signer(secret: String) -> Signer {
+    Signer::new(Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None), GATEWAY_REGION, "s3")
+}
 
 impl Storage {
+    /// Open the configured store: creates the local data directory (and its secret) when
+    /// missing. [`Storage::check`] is the same without touching the disk.
     pub fn from_config(c: &StorageConfig) -> Result<Self, ConfigError> {
         match c {
             StorageConfig::Local(l) => {
-                let store = LocalStore::open(&l.root, l.max_upload_bytes).map_err(|e| {
+                let store = LocalStore::open(&l.root).map_err(|e| {
                     ConfigError::new("storage.local.root", format!("{}: {e}", l.root.display()))
                 })?;
-                let secret = store
-                    .signing_secret()
-                    .map_err(|e| ConfigError::new("storage.local.root", format!("signing key: {e}")))?;
                 Ok(Self {
-                    gateway_signer: Signer::new(
-                        Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None),
-                        GATEWAY_REGION,
-                        "s3",
-                    ),
+                    gateway_signer: gateway_signer(gateway_secret::for_local_store(&l.root)?),
                     gateway_path: l.public_path.clone(),
                     tmp_dir: store.tmp_dir(),
                     max_upload_bytes: l.max_upload_bytes,
                     backend: Backend::Local(store),
                 })
             }
-            StorageConfig::S3(s) => {
-                let store = S3Store::from_config(s)?;
-                let secret = std::env::var("PRESIGN_GATEWAY_SECRET")
-                    .ok()
-                    .filter(|v| v.len() >= 16)
-                    .unwrap_or_else(|| {
-                        // Relay URLs then only verify on the gateway that minted them; set
-                        // PRESIGN_GATEWAY_SECRET for a fleet.
-                        let mut b = [0u8; 32];
-                        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
-                        hex::encode(b)
-                    });
-                let tmp_dir = std::env::temp_dir().join("presign-gateway");
-                std::fs::create_dir_all(&tmp_dir).map_err(|e| {
-                    ConfigError::new("storage.s3", format!("temp dir {}: {e}", tmp_dir.display()))
-                })?;
-                Ok(Self {
-                    gateway_signer: Signer::new(
-                        Credentials::new(GATEWAY_ACCESS_KEY_ID, secret, None),
-                        GATEWAY_REGION,
-                        "s3",
-                    ),
-                    gateway_path: "/_gateway/upload".into(),
-                    tmp_dir,
-                    max_upload_bytes: s.max_upload_bytes,
-                    backend: Backend::S3(Box::new(store)),
-                })
-            }
+            StorageConfig::S3(s) => Ok(Self {
+                backend: Backend::S3(Box::new(S3Store::from_config(s)?)),
+                gateway_signer: gateway_signer(gateway_secret::for_stateless_gateway()?),
+                gateway_path: RELAY_PATH.into(),
+                tmp_dir: std::env::temp_dir().join("presign-gateway"),
+                max_upload_bytes: s.max_upload_bytes,
+            }),
+        }
+    }
+
+    /// Everything [`Storage::from_config`] would refuse that the file alone cannot show
+    /// (credentials and the secret in the environment), without writing anything.
+    pub fn check(c: &StorageConfig) -> Result<(), ConfigError> {
+        gateway_secret::from_env()?;
+        match c {
+            StorageConfig::Local(_) => Ok(()),
+            StorageConfig::S3(s) => S3Store::from_config(s).map(drop),
+        }
+    }
+
+    /// One line for the start-up log: which store, where.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Local(l) => format!("local store at {}", l.root().display()),
+            Backend::S3(s) => format!("s3 bucket {}", s.bucket_url()),
+        }
+    }
+
+    /// The local store, when that is the backend.
+    pub fn local(&self) -> Option<&LocalStore> {
+        match &self.backend {
+            Backend::Local(l) => Some(l),
+            Backend::S3(_) => None,
         }
     }
 
@@ -174,18 +153,21 @@ impl Storage {
         }
     }
 
-    /// A spool for a relayed or fetched object.
+    /// A spool for one upload of at most `limit` bytes.
     pub async fn spool(&self, limit: u64) -> Result<Spool, SpoolError> {
         Spool::create(&self.tmp_dir, limit).await
     }
 
     /// Store a finished spool as `key`, in whichever backend is configured.
-    pub async fn commit(&self, spooled: Spooled, key: &str, content_type: &str) -> Result<(), String> {
+    pub async fn commit(
+        &self,
+        spooled: Spooled,
+        key: &str,
+        content_type: &str,
+    ) -> Result<ObjectMeta, StoreError> {
         match &self.backend {
-            Backend::Local(l) => {
-                l.commit(spooled, key, content_type).await.map(|_| ()).map_err(|e| e.to_string())
-            }
-            Backend::S3(s3) => s3.put_spooled(&spooled, key, content_type).await,
+            Backend::Local(l) => l.commit(spooled, key, content_type).await,
+            Backend::S3(s3) => s3.put_spooled(spooled, key, content_type).await,
         }
     }
 }

@@ -13,6 +13,9 @@ use tokio::io::AsyncReadExt;
 use crate::config::{Addressing, S3StorageConfig};
 use crate::sigv4::{Credentials, HeaderSignRequest, PresignRequest, Signer};
 
+use super::base_url::BaseUrl;
+use super::error::StoreError;
+use super::local::ObjectMeta;
 use super::spool::Spooled;
 
 pub struct S3Store {
@@ -24,7 +27,6 @@ pub struct S3Store {
     public_base: Option<String>,
     pub signer: Signer,
     client: reqwest::Client,
-    pub max_upload_bytes: u64,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -48,12 +50,9 @@ impl S3Store {
         let token = std::env::var(&c.session_token_env).ok().filter(|v| !v.is_empty());
         let url = url::Url::parse(&c.endpoint)
             .map_err(|e| ConfigError::new("storage.s3.endpoint", e.to_string()))?;
-        let host_only =
-            url.host_str().ok_or_else(|| ConfigError::new("storage.s3.endpoint", "has no host"))?;
-        let authority = match url.port() {
-            Some(p) => format!("{host_only}:{p}"),
-            None => host_only.to_string(),
-        };
+        let endpoint =
+            BaseUrl::from_url(&url).ok_or_else(|| ConfigError::new("storage.s3.endpoint", "has no host"))?;
+        let authority = endpoint.authority;
         let (host, path_prefix) = match c.addressing {
             Addressing::Path => (authority, format!("/{}", c.bucket)),
             Addressing::Virtual => (format!("{}.{authority}", c.bucket), String::new()),
@@ -66,13 +65,12 @@ impl S3Store {
             .build()
             .map_err(|e| ConfigError::new("storage.s3", format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
-            scheme: url.scheme().to_string(),
+            scheme: endpoint.scheme,
             host,
             path_prefix,
             public_base: c.public_base_url.clone(),
             signer: Signer::new(Credentials::new(akid, secret, token), &c.region, "s3"),
             client,
-            max_upload_bytes: c.max_upload_bytes,
         })
     }
 
@@ -111,12 +109,21 @@ impl S3Store {
         }
     }
 
-    /// PUT a finished spool as `key` with a header-signed request.
-    pub async fn put_spooled(&self, spooled: &Spooled, key: &str, content_type: &str) -> Result<(), String> {
+    /// The bucket's URL, for the start-up log.
+    pub fn bucket_url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.host, self.path_prefix)
+    }
+
+    /// PUT a finished spool as `key` with a header-signed request, streaming the file.
+    pub async fn put_spooled(
+        &self,
+        spooled: Spooled,
+        key: &str,
+        content_type: &str,
+    ) -> Result<ObjectMeta, StoreError> {
         let path = self.object_path(key);
         let sha = hex::encode(spooled.sha256);
         let len = spooled.len.to_string();
-        let now = OffsetDateTime::now_utc();
         let signed = self.signer.sign_headers(
             &HeaderSignRequest {
                 method: "PUT",
@@ -126,37 +133,52 @@ impl S3Store {
                 headers: &[("content-length", &len), ("content-type", content_type)],
                 payload_sha256_hex: &sha,
             },
-            now,
+            OffsetDateTime::now_utc(),
         );
-        let url = format!("{}://{}{}", self.scheme, self.host, crate::url_path::encode_path(&path));
-        let file = tokio::fs::File::open(spooled.path()).await.map_err(|e| e.to_string())?;
-        let stream = futures_util::stream::unfold(file, |mut f| async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            match f.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok::<Bytes, std::io::Error>(Bytes::from(buf)), f))
-                }
-                Err(e) => Some((Err(e), f)),
-            }
-        });
+        let mut url = format!("{}://{}", self.scheme, self.host);
+        crate::sigv4::encode_path(&mut url, path.as_bytes());
+        let file = tokio::fs::File::open(spooled.path()).await?;
         let mut req = self
             .client
             .put(url)
             .header("host", &self.host)
             .header("content-type", content_type)
             .header("content-length", &len)
-            .body(reqwest::Body::wrap_stream(stream));
+            .body(reqwest::Body::wrap_stream(file_chunks(file)));
         for (name, value) in signed {
             req = req.header(name, value);
         }
-        let resp = req.send().await.map_err(|e| format!("S3 PUT failed: {e}"))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
+        let resp = req.send().await.map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(format!("S3 PUT answered {status}: {}", body.chars().take(300).collect::<String>()));
+            return Err(StoreError::Refused {
+                status: status.as_u16(),
+                body: body.chars().take(300).collect(),
+            });
         }
-        Ok(())
+        let etag = resp.headers().get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(ObjectMeta {
+            content_type: content_type.to_string(),
+            size: spooled.len,
+            etag: etag.unwrap_or_else(|| format!("\"{}\"", hex::encode(&spooled.sha256[..16]))),
+        })
     }
+}
+
+/// A file as a stream of 64 KiB chunks (bounded memory for any size).
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(file, |mut f| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    })
 }

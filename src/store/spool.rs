@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::object_key::random_token;
-
 /// A temp file being written.
 pub struct Spool {
     path: PathBuf,
@@ -28,6 +26,17 @@ pub enum SpoolError {
     TooLarge,
     Io(std::io::Error),
 }
+
+impl std::fmt::Display for SpoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpoolError::TooLarge => f.write_str("more bytes than the spool's limit"),
+            SpoolError::Io(e) => write!(f, "spool: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SpoolError {}
 
 impl From<std::io::Error> for SpoolError {
     fn from(e: std::io::Error) -> Self {
@@ -47,7 +56,7 @@ impl Spool {
     /// Create a fresh temp file in `tmp_dir` that accepts at most `limit` bytes.
     pub async fn create(tmp_dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         tokio::fs::create_dir_all(tmp_dir).await?;
-        let path = tmp_dir.join(format!("{}.part", random_token()));
+        let path = tmp_dir.join(format!("{:032x}.part", rand::random::<u128>()));
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
         Ok(Self { path, file: Some(file), hasher: Sha256::new(), len: 0, limit })
     }

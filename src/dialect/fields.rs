@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::upload::error::ApiError;
 
 /// A parsed JSON object body.
 pub struct Fields(Map<String, Value>);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use crate::config::ApiKeyConfig;
-use crate::error::ApiError;
+use crate::upload::error::ApiError;
 
 /// How a dialect expects the key in `Authorization`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! Which requests the gateway answers itself, decided from the path alone.
+//! Which requests the upload routes answer, decided from the path alone.
 //!
 //! Classification is a handful of string comparisons, so pass-through traffic pays almost
 //! nothing for the upload routes sitting in front of it.

@@ -6,12 +6,11 @@
 
 use rand::RngCore;
 
-use crate::error::ApiError;
+use crate::store::MAX_KEY_SEGMENT_BYTES;
+use crate::upload::error::ApiError;
 
 /// Longest filename accepted, in bytes.
 pub const MAX_FILENAME_BYTES: usize = 255;
-/// Longest path segment in a key (file systems stop at 255 bytes).
-pub const MAX_SEGMENT_BYTES: usize = 200;
 /// Longest stem kept in a key.
 const MAX_STEM_CHARS: usize = 64;
 
@@ -72,59 +71,6 @@ fn clean_segment(s: &str, max: usize) -> String {
     out
 }
 
-/// The extension for a content type, for keys whose filename gave none.
-pub fn extension_for(content_type: &str) -> Option<&'static str> {
-    let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    Some(match ct.as_str() {
-        "image/png" => "png",
-        "image/jpeg" | "image/jpg" => "jpg",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        "image/avif" => "avif",
-        "image/svg+xml" => "svg",
-        "image/bmp" => "bmp",
-        "image/tiff" => "tiff",
-        "image/heic" => "heic",
-        "video/mp4" => "mp4",
-        "video/webm" => "webm",
-        "video/quicktime" => "mov",
-        "video/x-matroska" => "mkv",
-        "audio/mpeg" => "mp3",
-        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
-        "audio/ogg" => "ogg",
-        "audio/flac" => "flac",
-        "audio/aac" => "aac",
-        "audio/mp4" => "m4a",
-        "audio/webm" => "weba",
-        _ => return None,
-    })
-}
-
-/// The content type for an extension (memories sends only a filename).
-pub fn content_type_for(ext: &str) -> Option<&'static str> {
-    Some(match ext.to_ascii_lowercase().as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "bmp" => "image/bmp",
-        "tif" | "tiff" => "image/tiff",
-        "heic" => "image/heic",
-        "mp4" | "m4v" => "video/mp4",
-        "webm" => "video/webm",
-        "mov" => "video/quicktime",
-        "mkv" => "video/x-matroska",
-        "mp3" => "audio/mpeg",
-        "wav" => "audio/wav",
-        "ogg" | "oga" => "audio/ogg",
-        "flac" => "audio/flac",
-        "aac" => "audio/aac",
-        "m4a" => "audio/mp4",
-        _ => return None,
-    })
-}
-
 /// Checks a client-supplied prefix and returns it normalised. It must be the caller's
 /// namespace or a path below it, in plain segments: no `..`, no `.`, no empty segments,
 /// no leading `/`, no percent-encoding, no backslashes or control characters.
@@ -141,8 +87,8 @@ pub fn check_prefix(prefix: &str, namespace: &str) -> Result<String, ApiError> {
         if seg.is_empty() || seg == "." || seg == ".." {
             return Err(bad("must not contain empty, '.' or '..' segments"));
         }
-        if seg.len() > MAX_SEGMENT_BYTES {
-            return Err(bad(&format!("segments must be at most {MAX_SEGMENT_BYTES} bytes")));
+        if seg.len() > MAX_KEY_SEGMENT_BYTES {
+            return Err(bad(&format!("segments must be at most {MAX_KEY_SEGMENT_BYTES} bytes")));
         }
         if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
             return Err(bad("segments may only use letters, digits, '-', '_' and '.'"));
@@ -216,12 +162,5 @@ mod tests {
         }
         let long = format!("uploads/user/12/{}", "a".repeat(201));
         assert!(check_prefix(&long, ns).is_err(), "segment over 200 bytes");
-    }
-
-    #[test]
-    fn extensions_round_trip() {
-        assert_eq!(extension_for("image/png; charset=x"), Some("png"));
-        assert_eq!(content_type_for("MP4"), Some("video/mp4"));
-        assert_eq!(extension_for("application/pdf"), None);
     }
 }

@@ -5,12 +5,16 @@
 
 use time::OffsetDateTime;
 
-use crate::auth::Caller;
-use crate::object_key::{date_parts, extension_for, random_token};
+use crate::config::MAX_FILE_SIZE;
+use crate::content_type::extension_for;
 use crate::store::{BaseUrl, Storage};
+use crate::upload::auth::Caller;
+use crate::upload::object_key::{date_parts, random_token};
 
-/// The largest upload any dialect accepts (API Mall's documented cap).
-pub const MAX_FILE_SIZE: u64 = 104_857_600;
+/// The cap on one upload: the pages' 100 MB, or the store's own limit when lower.
+pub fn size_cap(storage: &Storage) -> u64 {
+    storage.max_upload_bytes.min(MAX_FILE_SIZE)
+}
 
 /// How the object key is laid out; each dialect keeps the shape its page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,107 +125,14 @@ pub fn mint(
         key,
         expires_in: input.expires_in,
         content_type: input.content_type.clone(),
-        max_file_size: storage.max_upload_bytes.min(MAX_FILE_SIZE),
+        max_file_size: size_cap(storage),
         asset_id,
     }
-}
-
-/// True for `image/*`, `video/*` and `audio/*` with a non-empty, token-like subtype.
-pub fn is_media_type(ct: &str) -> bool {
-    let Some((ty, sub)) = ct.split_once('/') else {
-        return false;
-    };
-    let sub = sub.split(';').next().unwrap_or("").trim();
-    matches!(ty.to_ascii_lowercase().as_str(), "image" | "video" | "audio")
-        && !sub.is_empty()
-        && sub.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
-        && !sub.eq_ignore_ascii_case("svg+xml")
-}
-
-/// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_tchar)
-}
-
-/// A content type safe to send back as a header value and to serve from our origin: strictly
-/// `token[/token]` with optional `; name=value` token parameters (no commas, quotes or spaces
-/// a browser's lenient parser could split on), bounded, and not a type a browser would
-/// execute. Ctxfy's own example type, `example_string`, is a lone token and is accepted.
-pub fn is_acceptable_content_type(ct: &str) -> bool {
-    if ct.is_empty() || ct.len() > 127 {
-        return false;
-    }
-    let mut parts = ct.split(';');
-    let essence = parts.next().unwrap_or("").trim();
-    let shape_ok = match essence.split_once('/') {
-        Some((ty, sub)) => is_token(ty) && is_token(sub),
-        None => is_token(essence),
-    };
-    let params_ok = parts.all(|p| p.trim().split_once('=').is_some_and(|(n, v)| is_token(n) && is_token(v)));
-    let lower = essence.to_ascii_lowercase();
-    let active = lower.contains("html")
-        || lower.contains("xml")
-        || lower.contains("script")
-        || lower.contains("xsl")
-        || lower == "image/svg+xml";
-    shape_ok && params_ok && !active
-}
-
-/// True when an object of this type may be shown inline from our origin; anything else is
-/// served as an attachment in a CSP sandbox.
-pub fn is_inline_safe(ct: &str) -> bool {
-    is_media_type(ct)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_types() {
-        for ok in ["image/png", "video/mp4", "audio/mpeg", "IMAGE/JPEG", "image/png; charset=x"] {
-            assert!(is_media_type(ok), "{ok}");
-        }
-        for bad in
-            ["text/plain", "image/", "image", "application/pdf", "image/svg+xml", "image/p ng", "imagex/png"]
-        {
-            assert!(!is_media_type(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn content_types_are_strict_tokens() {
-        for ok in [
-            "example_string",
-            "image/png",
-            "application/pdf",
-            "text/plain; charset=utf-8",
-            "video/mp4;codecs=avc1",
-        ] {
-            assert!(is_acceptable_content_type(ok), "{ok}");
-        }
-        for bad in [
-            "text/html",
-            "text/html,",
-            "TEXT/HTML",
-            "text/html;x=1",
-            "text/plain,text/html",
-            "application/foo+xml",
-            "text/xsl",
-            "image/svg+xml",
-            "application/javascript",
-            "text/plain; charset=\"x\"",
-            "a b",
-            "",
-            "text/plain\r\nx: y",
-        ] {
-            assert!(!is_acceptable_content_type(bad), "{bad:?}");
-        }
-    }
 
     #[test]
     fn keys_are_namespaced_and_unique() {

@@ -1,5 +1,6 @@
 //! CORS for browser uploads: exact configured origins only, never a wildcard.
 
+use http::header;
 use pingora::http::ResponseHeader;
 
 /// Allowed origins, compared exactly.
@@ -10,6 +11,8 @@ pub struct Cors {
 
 /// Methods a browser may use on our routes.
 const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, OPTIONS";
+/// Headers a browser's script may read from our answers.
+const EXPOSE_HEADERS: &str = "ETag, X-Request-Id";
 /// Headers a browser may send; covers the JSON mint calls and S3-style uploads.
 const ALLOW_HEADERS: &str =
     "authorization, content-type, x-amz-date, x-amz-content-sha256, x-amz-security-token, x-requested-with";
@@ -26,20 +29,21 @@ impl Cors {
     }
 
     /// Add the headers of an actual (non-preflight) response.
-    pub fn decorate(&self, h: &mut ResponseHeader, origin: Option<&str>) {
+    pub fn decorate(&self, h: &mut ResponseHeader, origin: Option<&str>) -> pingora::Result<()> {
         if let Some(o) = origin {
-            let _ = h.insert_header("access-control-allow-origin", o);
-            let _ = h.insert_header("access-control-expose-headers", "ETag, X-Request-Id");
-            let _ = h.append_header("vary", "Origin");
+            h.insert_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, o)?;
+            h.insert_header(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS)?;
+            h.append_header(header::VARY, "Origin")?;
         }
+        Ok(())
     }
 
     /// Add the headers of a preflight answer.
-    pub fn decorate_preflight(&self, h: &mut ResponseHeader, origin: &str) {
-        self.decorate(h, Some(origin));
-        let _ = h.insert_header("access-control-allow-methods", ALLOW_METHODS);
-        let _ = h.insert_header("access-control-allow-headers", ALLOW_HEADERS);
-        let _ = h.insert_header("access-control-max-age", "600");
+    pub fn decorate_preflight(&self, h: &mut ResponseHeader, origin: &str) -> pingora::Result<()> {
+        self.decorate(h, Some(origin))?;
+        h.insert_header(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS)?;
+        h.insert_header(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS)?;
+        h.insert_header(header::ACCESS_CONTROL_MAX_AGE, "600")
     }
 }
 

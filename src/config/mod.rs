@@ -1,0 +1,214 @@
+//! The gateway's configuration: one YAML file, loaded with `-c`, checked with `-t`.
+//!
+//! The file has two parts at one level: the binary's own keys ([`Config`]: listener, origins,
+//! threads, metrics, logging, Pingora settings) and the upload routes' keys
+//! ([`RoutesConfig`]), which an operator embedding the routes uses alone. Every struct is
+//! `deny_unknown_fields`, so a typo fails at startup, and validation (`validate.rs`) names
+//! the field at fault. Secrets never live here: API keys are SHA-256 hashes, credentials come
+//! from the environment.
+
+mod error;
+mod routes;
+mod server;
+mod storage;
+mod validate;
+
+pub use error::ConfigError;
+pub use routes::{ApiKeyConfig, CorsConfig, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig};
+pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
+pub use storage::{
+    Addressing, LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_FILE_SIZE, MAX_SINGLE_PUT,
+};
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The binary's whole file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the gateway listens on, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// Origin(s) for pass-through traffic, `host:port`; round-robin when several.
+    pub origin: Vec<String>,
+    /// Pingora worker threads.
+    pub threads: usize,
+    /// Prometheus metrics and health endpoint listener.
+    pub metrics: MetricsConfig,
+    /// Logging.
+    pub logging: LoggingConfig,
+    /// Pass-through origin timeouts.
+    pub origin_timeouts: OriginTimeouts,
+    /// Pingora server settings passed through.
+    pub server: ServerSettings,
+    /// The upload routes' keys, at the same level of the file.
+    pub routes: RoutesConfig,
+}
+
+/// The file as read: the binary's keys, and the rest for [`RoutesConfig`], which refuses any
+/// key it does not know (serde's `flatten` cannot be combined with `deny_unknown_fields`).
+#[derive(Deserialize)]
+struct ConfigFile {
+    listen: String,
+    #[serde(default)]
+    origin: Vec<String>,
+    #[serde(default = "default_threads")]
+    threads: usize,
+    #[serde(default)]
+    metrics: MetricsConfig,
+    #[serde(default)]
+    logging: LoggingConfig,
+    #[serde(default)]
+    origin_timeouts: OriginTimeouts,
+    #[serde(default)]
+    server: ServerSettings,
+    #[serde(flatten)]
+    routes: serde_yaml::Mapping,
+}
+
+fn default_threads() -> usize {
+    2
+}
+
+fn yaml_error(e: serde_yaml::Error) -> ConfigError {
+    let field = e
+        .location()
+        .map(|l| format!("line {} column {}", l.line(), l.column()))
+        .unwrap_or_else(|| "<file>".into());
+    ConfigError::new(field, e.to_string())
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("-c", format!("cannot read {}: {e}", path.display())))
+}
+
+impl Config {
+    /// Parse YAML text without validating it (the binary applies command-line overrides
+    /// first, then validates once).
+    pub fn parse_yaml(text: &str) -> Result<Self, ConfigError> {
+        let f: ConfigFile = serde_yaml::from_str(text).map_err(yaml_error)?;
+        let routes = RoutesConfig::deserialize(serde_yaml::Value::Mapping(f.routes)).map_err(yaml_error)?;
+        Ok(Config {
+            listen: f.listen,
+            origin: f.origin,
+            threads: f.threads,
+            metrics: f.metrics,
+            logging: f.logging,
+            origin_timeouts: f.origin_timeouts,
+            server: f.server,
+            routes,
+        })
+    }
+
+    /// Parse and validate YAML text.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_yaml(text)?.validate()
+    }
+
+    /// Read a file without validating it.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_yaml(&read(path)?)
+    }
+
+    /// Read, parse and validate a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::read(path)?.validate()
+    }
+}
+
+impl RoutesConfig {
+    /// Parse and validate the routes' keys alone (an embedding proxy's own file).
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let cfg: RoutesConfig = serde_yaml::from_str(text).map_err(yaml_error)?;
+        cfg.validate()
+    }
+
+    /// Read, parse and validate a file of the routes' keys alone.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_yaml(&read(path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "listen: 127.0.0.1:8080\nstorage:\n  local:\n    root: /tmp/x\n";
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let c = Config::from_yaml(MIN).expect("valid");
+        assert_eq!(c.routes.max_json_body, 65536);
+        assert!(c.routes.dialects.memories);
+        assert!(c.routes.cors.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn unknown_field_is_rejected() {
+        let e = Config::from_yaml(&format!("{MIN}bogus: 1\n")).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn bad_listen_names_the_field() {
+        let e = Config::from_yaml(&MIN.replace("127.0.0.1:8080", "nope")).unwrap_err();
+        assert_eq!(e.field, "listen");
+    }
+
+    #[test]
+    fn wildcard_cors_is_rejected() {
+        let e = Config::from_yaml(&format!("{MIN}cors:\n  allowed_origins: ['*']\n")).unwrap_err();
+        assert_eq!(e.field, "cors.allowed_origins[0]");
+    }
+
+    #[test]
+    fn bad_key_hash_names_the_field() {
+        let y = format!("{MIN}api_keys:\n  - id: a\n    sha256: abc\n    user_id: 1\n");
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "api_keys[0].sha256");
+    }
+
+    #[test]
+    fn public_base_url_is_an_origin_only() {
+        let ok = format!("{MIN}public_base_url: https://cdn.example.com\n");
+        assert!(Config::from_yaml(&ok).is_ok());
+        for bad in ["https://cdn.example.com/media", "ftp://x", "https://cdn.example.com/", "nope"] {
+            let y = format!("{MIN}public_base_url: {bad}\n");
+            assert_eq!(Config::from_yaml(&y).unwrap_err().field, "public_base_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn upload_cap_is_bounded() {
+        let y = MIN.replace("root: /tmp/x", "root: /tmp/x\n    max_upload_bytes: 18446744073709551615");
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "storage.local.max_upload_bytes");
+    }
+
+    #[test]
+    fn bad_cidr_names_the_field() {
+        let y = format!("{MIN}from_url:\n  allow_networks: [127.0.0.2/33]\n");
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.allow_networks[0]");
+    }
+
+    #[test]
+    fn routes_part_loads_alone() {
+        let r = RoutesConfig::from_yaml("storage:\n  local:\n    root: /tmp/x\n").expect("valid");
+        assert!(r.dialects.apimall);
+        let e = RoutesConfig::from_yaml("listen: 127.0.0.1:1\nstorage:\n  local:\n    root: /tmp/x\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("listen"), "the binary's keys are not the routes' keys: {e}");
+    }
+
+    #[test]
+    fn allow_networks_are_parsed_at_load() {
+        let y = format!("{MIN}from_url:\n  allow_networks: [10.1.0.0/16]\n");
+        let c = Config::from_yaml(&y).unwrap();
+        assert_eq!(c.routes.from_url.networks, vec!["10.1.0.0/16".parse::<ipnet::IpNet>().unwrap()]);
+    }
+
+    #[test]
+    fn zero_connect_timeout_names_its_own_field() {
+        let y = format!("{MIN}from_url:\n  connect_timeout_secs: 0\n");
+        assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.connect_timeout_secs");
+    }
+}

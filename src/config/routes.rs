@@ -1,0 +1,127 @@
+//! The upload routes' own part of the configuration ([`RoutesConfig`]): everything
+//! [`UploadRoutes`](crate::UploadRoutes) needs, and nothing about listeners or origins, so an
+//! operator embedding the routes in a proxy of their own configures only this.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::storage::StorageConfig;
+
+/// What the upload routes need. In the binary's file these keys sit at the top level beside
+/// the server's own keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesConfig {
+    /// Base for minted upload URLs and public URLs, e.g. `https://cdn.example.com`. When
+    /// unset, the address the client reached (its `Host`) is used, over plain http.
+    #[serde(default)]
+    pub public_base_url: Option<String>,
+    /// Host values allowed to reach upload routes (others get 403). Empty: any host.
+    #[serde(default)]
+    pub gateway_hosts: Vec<String>,
+    /// Cap on JSON request bodies, in bytes (chunked bodies too); past it, 413.
+    #[serde(default = "default_max_json_body")]
+    pub max_json_body: usize,
+    /// Which dialects are served.
+    #[serde(default)]
+    pub dialects: Dialects,
+    /// API keys, stored as SHA-256 hashes (`presign-gateway hash-key`).
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Where uploads go.
+    pub storage: StorageConfig,
+    /// CORS for browser uploads.
+    #[serde(default)]
+    pub cors: CorsConfig,
+    /// API Mall's upload-from-URL route.
+    #[serde(default)]
+    pub from_url: FromUrlConfig,
+    /// Per-API-key rate limit on upload routes.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+fn default_max_json_body() -> usize {
+    64 * 1024
+}
+
+/// `dialects:`: which APIs are answered; all on by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dialects {
+    /// API Mall: `/api/v1/files/upload-url` and `/api/v1/files/from-url`.
+    pub apimall: bool,
+    /// OctopusX: `/api/upload/presign`.
+    pub octopusx: bool,
+    /// memories: `/serve/api/v2/upload/signed-url`.
+    pub memories: bool,
+    /// Ctxfy: `/v1/upload/s3`.
+    pub ctxfy: bool,
+}
+
+impl Default for Dialects {
+    fn default() -> Self {
+        Self { apimall: true, octopusx: true, memories: true, ctxfy: true }
+    }
+}
+
+/// One entry of `api_keys:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// A name for logs and metrics; never the key itself.
+    pub id: String,
+    /// Lowercase hex SHA-256 of the key.
+    pub sha256: String,
+    /// The user id that scopes this key's namespace: `uploads/user/{user_id}`.
+    pub user_id: u64,
+    /// Requests per second on upload routes; overrides `rate_limit.default_per_sec`
+    /// (0 = unlimited).
+    #[serde(default)]
+    pub rate_limit_per_sec: Option<u32>,
+}
+
+/// `cors:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Exact origins allowed, e.g. `http://localhost:3000`. No wildcard.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `from_url:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FromUrlConfig {
+    /// CIDR ranges exempt from the private-network block. Empty by default.
+    pub allow_networks: Vec<String>,
+    /// `allow_networks`, parsed when the file is validated.
+    #[serde(skip)]
+    pub networks: Vec<IpNet>,
+    /// Concurrent fetches per API key; past it, 429.
+    pub max_concurrent_per_key: usize,
+    /// Limit for one connect (and one DNS lookup), in seconds.
+    pub connect_timeout_secs: u64,
+    /// Deadline for the whole fetch, redirects and body included, in seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for FromUrlConfig {
+    fn default() -> Self {
+        Self {
+            allow_networks: Vec::new(),
+            networks: Vec::new(),
+            max_concurrent_per_key: 4,
+            connect_timeout_secs: 5,
+            timeout_secs: 60,
+        }
+    }
+}
+
+/// `rate_limit:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Requests per second per key on upload routes; 0 = unlimited. Keys may override.
+    pub default_per_sec: u32,
+}

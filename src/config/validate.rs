@@ -1,0 +1,185 @@
+//! Every check that parsing alone cannot make, one function per section. Each error names
+//! its field.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use ipnet::IpNet;
+
+use super::routes::{ApiKeyConfig, CorsConfig, FromUrlConfig, RoutesConfig};
+use super::server::{LoggingConfig, OriginTimeouts};
+use super::storage::{LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_SINGLE_PUT};
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Check every value of the binary's file, then the routes' part.
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
+        parse_socket_addr("listen", &self.listen)?;
+        for (i, o) in self.origin.iter().enumerate() {
+            parse_socket_addr(&format!("origin[{i}]"), o)?;
+        }
+        if self.threads == 0 {
+            return Err(ConfigError::new("threads", "must be at least 1"));
+        }
+        if let Some(m) = &self.metrics.listen {
+            parse_socket_addr("metrics.listen", m)?;
+        }
+        check_logging(&self.logging)?;
+        check_origin_timeouts(&self.origin_timeouts)?;
+        self.routes = self.routes.validate()?;
+        Ok(self)
+    }
+}
+
+impl RoutesConfig {
+    /// Check every value of the routes' part; parses `from_url.allow_networks`.
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
+        if let Some(base) = &self.public_base_url {
+            check_public_base_url(base)?;
+        }
+        if self.max_json_body < 256 {
+            return Err(ConfigError::new("max_json_body", "must be at least 256 bytes"));
+        }
+        check_api_keys(&self.api_keys)?;
+        check_storage(&self.storage)?;
+        check_cors(&self.cors)?;
+        self.from_url.networks = check_from_url(&self.from_url)?;
+        Ok(self)
+    }
+}
+
+fn check_logging(l: &LoggingConfig) -> Result<(), ConfigError> {
+    if !matches!(l.level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+        return Err(ConfigError::new("logging.level", "must be error, warn, info, debug or trace"));
+    }
+    Ok(())
+}
+
+fn check_origin_timeouts(t: &OriginTimeouts) -> Result<(), ConfigError> {
+    if t.connect_ms == 0 {
+        return Err(ConfigError::new("origin_timeouts.connect_ms", "must be > 0 ms"));
+    }
+    if t.read_ms == 0 {
+        return Err(ConfigError::new("origin_timeouts.read_ms", "must be > 0 ms"));
+    }
+    Ok(())
+}
+
+/// Upload URLs on the gateway are routed by path, so the base is an origin with no path.
+fn check_public_base_url(base: &str) -> Result<(), ConfigError> {
+    check_base_url("public_base_url", base)?;
+    if url::Url::parse(base).map(|u| u.path() != "/").unwrap_or(true) {
+        return Err(ConfigError::new("public_base_url", "must be scheme://host[:port] with no path"));
+    }
+    Ok(())
+}
+
+fn check_api_keys(keys: &[ApiKeyConfig]) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, k) in keys.iter().enumerate() {
+        if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::new(
+                format!("api_keys[{i}].sha256"),
+                "must be 64 hex characters (see `presign-gateway hash-key`)",
+            ));
+        }
+        if k.id.is_empty() {
+            return Err(ConfigError::new(format!("api_keys[{i}].id"), "must not be empty"));
+        }
+        if !seen.insert(k.sha256.to_ascii_lowercase()) {
+            return Err(ConfigError::new(format!("api_keys[{i}].sha256"), "duplicate key"));
+        }
+    }
+    Ok(())
+}
+
+fn check_storage(s: &StorageConfig) -> Result<(), ConfigError> {
+    match s {
+        StorageConfig::Local(l) => check_local(l),
+        StorageConfig::S3(s) => check_s3(s),
+    }
+}
+
+fn check_local(l: &LocalStorageConfig) -> Result<(), ConfigError> {
+    if l.root.as_os_str().is_empty() {
+        return Err(ConfigError::new("storage.local.root", "must not be empty"));
+    }
+    let p = &l.public_path;
+    if !p.starts_with('/') || p.len() < 2 || p.ends_with('/') || p.contains("..") {
+        return Err(ConfigError::new(
+            "storage.local.public_path",
+            "must look like /files (leading slash, no trailing slash)",
+        ));
+    }
+    check_upload_cap("storage.local.max_upload_bytes", l.max_upload_bytes)
+}
+
+fn check_s3(s: &S3StorageConfig) -> Result<(), ConfigError> {
+    check_base_url("storage.s3.endpoint", &s.endpoint)?;
+    if s.region.is_empty() {
+        return Err(ConfigError::new("storage.s3.region", "must not be empty"));
+    }
+    let dns_style = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.';
+    if s.bucket.is_empty() || !s.bucket.bytes().all(dns_style) {
+        return Err(ConfigError::new(
+            "storage.s3.bucket",
+            "must be a DNS-style bucket name (a-z, 0-9, '-', '.')",
+        ));
+    }
+    if let Some(b) = &s.public_base_url {
+        check_base_url("storage.s3.public_base_url", b)?;
+    }
+    check_upload_cap("storage.s3.max_upload_bytes", s.max_upload_bytes)
+}
+
+fn check_upload_cap(field: &str, cap: u64) -> Result<(), ConfigError> {
+    if cap == 0 || cap > MAX_SINGLE_PUT {
+        return Err(ConfigError::new(field, format!("must be 1..={MAX_SINGLE_PUT} (5 GiB)")));
+    }
+    Ok(())
+}
+
+fn check_cors(c: &CorsConfig) -> Result<(), ConfigError> {
+    for (i, o) in c.allowed_origins.iter().enumerate() {
+        if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+            return Err(ConfigError::new(
+                format!("cors.allowed_origins[{i}]"),
+                "must be an exact origin like https://app.example.com (no wildcard, no path)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_from_url(f: &FromUrlConfig) -> Result<Vec<IpNet>, ConfigError> {
+    if f.max_concurrent_per_key == 0 {
+        return Err(ConfigError::new("from_url.max_concurrent_per_key", "must be at least 1"));
+    }
+    if f.connect_timeout_secs == 0 {
+        return Err(ConfigError::new("from_url.connect_timeout_secs", "must be at least 1s"));
+    }
+    if f.timeout_secs == 0 {
+        return Err(ConfigError::new("from_url.timeout_secs", "must be at least 1s"));
+    }
+    let parse = |(i, n): (usize, &String)| {
+        n.parse::<IpNet>()
+            .map_err(|e| ConfigError::new(format!("from_url.allow_networks[{i}]"), format!("{n:?}: {e}")))
+    };
+    f.allow_networks.iter().enumerate().map(parse).collect()
+}
+
+fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse::<SocketAddr>()
+        .map_err(|e| ConfigError::new(field, format!("{v:?} is not an ip:port address: {e}")))
+}
+
+fn check_base_url(field: &str, v: &str) -> Result<(), ConfigError> {
+    let u = url::Url::parse(v).map_err(|e| ConfigError::new(field, format!("{v:?}: {e}")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(ConfigError::new(field, "must be an http(s) URL with a host"));
+    }
+    if u.query().is_some() || v.ends_with('/') {
+        return Err(ConfigError::new(field, "must have no query and no trailing slash"));
+    }
+    Ok(())
+}

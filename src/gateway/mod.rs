@@ -1,0 +1,124 @@
+//! [`Gateway`]: the binary's proxy. Upload routes first, everything else to the origin pool.
+//!
+//! An unreachable origin is a 502, a slow one a 504, both with a short JSON body, counted
+//! and logged ([`failure`]).
+
+mod failure;
+mod origin_pool;
+
+pub use origin_pool::OriginHealthService;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::modules::http::HttpModules;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, Result};
+
+use crate::config::{Config, ConfigError};
+use crate::routes::{RequestInfo, UploadRoutes};
+
+use origin_pool::OriginPool;
+
+pub struct Gateway {
+    uploads: UploadRoutes,
+    origins: OriginPool,
+    access_log: bool,
+}
+
+/// Per-request state: what the upload routes learned, and when the request started.
+pub struct RequestCtx {
+    pub info: RequestInfo,
+    start: Instant,
+}
+
+impl Gateway {
+    /// Build the proxy and its origin health-check service.
+    pub fn from_config(cfg: &Config) -> Result<(Self, OriginHealthService), ConfigError> {
+        let (origins, health) = OriginPool::from_config(cfg)?;
+        let uploads = UploadRoutes::from_config(&cfg.routes)?;
+        Ok((Self { uploads, origins, access_log: cfg.logging.access_log }, health))
+    }
+
+    pub fn uploads(&self) -> &UploadRoutes {
+        &self.uploads
+    }
+
+    /// One access-log line (target `access`): the key id, never the key.
+    fn log_access(&self, session: &Session, ctx: &RequestCtx, route: &str, status: u16, ms: f64) {
+        let req = session.req_header();
+        log::info!(
+            target: "access",
+            "route={route} dialect={} key_id={} method={} path={} status={status} bytes_in={} bytes_out={} duration_ms={ms:.3} request_id={}",
+            ctx.info.dialect.unwrap_or("-"),
+            ctx.info.key_id.as_deref().unwrap_or("-"),
+            req.method,
+            req.uri.path(),
+            session.body_bytes_read(),
+            session.body_bytes_sent(),
+            ctx.info.request_id.as_deref().unwrap_or("-"),
+        );
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx { info: RequestInfo::default(), start: Instant::now() }
+    }
+
+    /// No downstream modules. Pingora's default adds a response-compression module at level 0
+    /// (disabled: it never compresses) that still costs a module context per request; the
+    /// gateway never turns compression on, so responses are byte-for-byte the same without it.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
+    /// In this phase the upload routes answer; by default the request moves on to the origin.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+        // The route is decided once, on the path alone; the upload routes' (larger) future is
+        // only built, boxed, for requests they answer, so proxied requests never carry it.
+        let Some(route) = self.uploads.route(session) else {
+            return Ok(false);
+        };
+        Box::pin(self.uploads.serve(session, route, &mut ctx.info)).await?;
+        Ok(true)
+    }
+
+    /// Round-robin over the healthy origins.
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+        self.origins.next_peer()
+    }
+
+    /// Origin unreachable: 502; too slow: 504; both with a short JSON body.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Self::CTX) -> FailToProxy {
+        let f = failure::classify(e);
+        if f.status >= 500 {
+            self.uploads.metrics().origin_errors.with_label_values(&[f.kind]).inc();
+            log::warn!("origin error {} ({}): {e}", f.status, f.kind);
+        }
+        if f.status > 0 {
+            if let Err(write) = failure::answer(session, &f).await {
+                log::debug!("could not answer a failed proxy attempt: {write}");
+            }
+        }
+        FailToProxy { error_code: f.status, can_reuse_downstream: false }
+    }
+
+    /// Metrics for every request; one access-log line when enabled.
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
+        let status = session.response_written().map(|h| h.status.as_u16()).unwrap_or(0);
+        let route = if ctx.info.route.is_empty() { "proxy" } else { ctx.info.route };
+        let elapsed = ctx.start.elapsed();
+        self.uploads.metrics().record_request(
+            route,
+            ctx.info.dialect.unwrap_or("-"),
+            status,
+            elapsed.as_secs_f64(),
+        );
+        if self.access_log {
+            self.log_access(session, ctx, route, status, elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! [`RouteContext`]: the shared state every route handler works with (keys, storage, CORS,
+//! limiter, metrics, limits), and the admission steps the JSON routes share.
+//!
+//! Handlers take this context, never the plugin, so the layers only point down:
+//! [`UploadRoutes`](super::UploadRoutes) dispatches to the handlers, the handlers use this.
+
+use std::sync::Arc;
+
+use pingora::proxy::Session;
+
+use crate::config::{ConfigError, RoutesConfig};
+use crate::dialect::Dialect;
+use crate::http_io::{header_bytes, read_body_capped, request_host, BodyError, Cors, Reply};
+use crate::metrics::Metrics;
+use crate::store::{BaseUrl, Storage};
+use crate::upload::auth::{ApiKeys, Caller};
+use crate::upload::error::ApiError;
+use crate::upload::rate_limit::RateLimiter;
+
+use super::request_info::RequestInfo;
+
+/// Shared by every request the upload routes answer.
+pub(crate) struct RouteContext {
+    pub keys: ApiKeys,
+    pub storage: Storage,
+    pub cors: Cors,
+    pub limiter: RateLimiter,
+    pub metrics: Arc<Metrics>,
+    /// Cap on JSON request bodies, in bytes.
+    pub max_json_body: usize,
+    /// Lowercase hosts allowed on upload routes; empty: any.
+    gateway_hosts: Vec<String>,
+    public_base: Option<BaseUrl>,
+}
+
+impl RouteContext {
+    /// Build from the routes' config; opens the store.
+    pub fn from_config(cfg: &RoutesConfig) -> Result<Self, ConfigError> {
+        let public_base = match &cfg.public_base_url {
+            Some(b) => Some(
+                BaseUrl::parse(b).ok_or_else(|| ConfigError::new("public_base_url", "not a valid URL"))?,
+            ),
+            None => None,
+        };
+        let per_key =
+            cfg.api_keys.iter().filter_map(|k| k.rate_limit_per_sec.map(|r| (k.id.clone(), r))).collect();
+        Ok(Self {
+            keys: ApiKeys::from_config(&cfg.api_keys),
+            storage: Storage::from_config(&cfg.storage)?,
+            cors: Cors::new(&cfg.cors.allowed_origins),
+            limiter: RateLimiter::new(cfg.rate_limit.default_per_sec, per_key),
+            metrics: Metrics::new(),
+            max_json_body: cfg.max_json_body,
+            gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            public_base,
+        })
+    }
+
+    /// Method, gateway host, API key and rate limit: the checks every JSON route makes
+    /// before it reads a body.
+    pub fn admit(
+        &self,
+        session: &Session,
+        dialect: Dialect,
+        info: &mut RequestInfo,
+    ) -> Result<&Caller, ApiError> {
+        if session.req_header().method != http::Method::POST {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        if !self.is_gateway_host(session) {
+            return Err(ApiError::NonGatewayHost);
+        }
+        let caller = self.keys.authenticate(header_bytes(session, "authorization"), dialect.auth_style())?;
+        info.key_id = Some(caller.key_id.clone());
+        if !self.limiter.admit(&caller.key_id) {
+            return Err(ApiError::RateLimited { retry_after_secs: 1 });
+        }
+        Ok(caller)
+    }
+
+    fn is_gateway_host(&self, session: &Session) -> bool {
+        if self.gateway_hosts.is_empty() {
+            return true;
+        }
+        let host = request_host(session).unwrap_or("").to_ascii_lowercase();
+        let bare = crate::http_io::headers::strip_port(&host);
+        self.gateway_hosts.iter().any(|h| *h == host || h == bare)
+    }
+
+    /// The JSON body, capped at `max_json_body`.
+    pub async fn read_json(&self, session: &mut Session) -> Result<bytes::Bytes, ApiError> {
+        if crate::http_io::declared_length(session).is_none_or(|n| n <= self.max_json_body as u64) {
+            crate::http_io::continue_if_expected(session).await;
+        }
+        read_body_capped(session, self.max_json_body).await.map_err(|e| match e {
+            BodyError::TooLarge => ApiError::BodyTooLarge { limit: self.max_json_body },
+            BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),
+        })
+    }
+
+    /// The base for URLs: the configured one, else the address the client reached.
+    pub fn base_url(&self, session: &Session) -> Result<BaseUrl, ApiError> {
+        if let Some(b) = &self.public_base {
+            return Ok(b.clone());
+        }
+        request_host(session)
+            .and_then(BaseUrl::from_host)
+            .ok_or_else(|| ApiError::MalformedBody("a valid Host header is required".into()))
+    }
+}
+
+/// An error in the dialect's envelope, logged once here.
+pub(crate) fn dialect_error(dialect: Dialect, e: &ApiError, request_id: &str) -> Reply {
+    if let ApiError::Internal(detail) = e {
+        log::error!("{request_id} {}: {detail}", dialect.name());
+    } else {
+        log::debug!("{request_id} {}: {e}", dialect.name());
+    }
+    let (status, body) = dialect.render_error(e, request_id);
+    let reply = Reply::json(status, &body);
+    match e {
+        ApiError::RateLimited { retry_after_secs } => {
+            reply.header("retry-after", retry_after_secs.to_string())
+        }
+        _ => reply,
+    }
+}

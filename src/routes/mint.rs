@@ -1,0 +1,51 @@
+//! The mint routes: one per dialect, each `POST` JSON in, a signed upload URL out.
+
+use pingora::proxy::Session;
+use time::OffsetDateTime;
+
+use crate::dialect::Dialect;
+use crate::http_io::{send, Reply};
+use crate::upload::error::ApiError;
+use crate::upload::mint::{mint, size_cap};
+
+use super::context::{dialect_error, RouteContext};
+use super::request_info::RequestInfo;
+
+pub(crate) async fn handle(
+    ctx: &RouteContext,
+    session: &mut Session,
+    dialect: Dialect,
+    origin: Option<&str>,
+    info: &mut RequestInfo,
+) -> pingora::Result<()> {
+    let request_id = info.assign_request_id();
+    let reply = match answer(ctx, session, dialect, &request_id, info).await {
+        Ok(body) => {
+            ctx.metrics.record_minted(dialect.name());
+            Reply::json_text(200, body)
+        }
+        Err(e) => dialect_error(dialect, &e, &request_id),
+    };
+    send(session, reply.header("x-request-id", request_id), &ctx.cors, origin).await
+}
+
+/// The success body, or why there is none.
+async fn answer(
+    ctx: &RouteContext,
+    session: &mut Session,
+    dialect: Dialect,
+    request_id: &str,
+    info: &mut RequestInfo,
+) -> Result<String, ApiError> {
+    let caller = ctx.admit(session, dialect, info)?.clone();
+    let body = ctx.read_json(session).await?;
+    let input = dialect.parse(&body, &caller)?;
+    // A URL for a size the store would refuse is never handed out.
+    if input.size.is_some_and(|n| n > ctx.storage.max_upload_bytes) {
+        return Err(ApiError::InvalidFileSize { max: size_cap(&ctx.storage) });
+    }
+    let base = ctx.base_url(session)?;
+    let minted = mint(&ctx.storage, &base, &caller, &input, OffsetDateTime::now_utc());
+    log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
+    Ok(dialect.render_success(&minted, request_id))
+}

@@ -1,0 +1,178 @@
+//! [`UploadRoutes`]: the plugin. One filter that any Pingora proxy calls first from its own
+//! `request_filter`; it answers the upload routes and leaves everything else alone.
+//!
+//! ```ignore
+//! async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
+//!     if self.uploads.handle(session).await? {
+//!         return Ok(true); // answered: a mint, an upload, an object, a preflight
+//!     }
+//!     // ... the operator's own routing
+//!     Ok(false)
+//! }
+//! ```
+//!
+//! Layers point down only: this module decides the route and dispatches; each handler
+//! (`mint`, `from_url`, `object`, `preflight`) takes the shared [`RouteContext`].
+
+mod context;
+mod from_url;
+mod job_slots;
+mod mint;
+mod object;
+mod preflight;
+mod request_info;
+mod table;
+
+pub use request_info::RequestInfo;
+
+use std::sync::Arc;
+
+use pingora::proxy::Session;
+
+use crate::config::{ConfigError, RoutesConfig};
+use crate::dialect::Dialect;
+use crate::metrics::Metrics;
+use crate::sigv4::percent_decode_str;
+use crate::store::key_is_safe;
+
+use context::RouteContext;
+use from_url::FromUrlService;
+use table::{Route, RouteTable};
+
+/// The upload routes, built once from the config and shared by all requests.
+pub struct UploadRoutes {
+    table: RouteTable,
+    ctx: RouteContext,
+    from_url: FromUrlService,
+}
+
+/// A request the upload routes answer, decided once from its path by
+/// [`UploadRoutes::route`] and handed back to [`UploadRoutes::serve`].
+#[derive(Debug)]
+pub struct UploadRoute(Target);
+
+#[derive(Debug)]
+enum Target {
+    Mint(Dialect),
+    FromUrl,
+    /// The decoded key, or `None` when the path cannot name one we could have minted.
+    Object(Option<String>),
+}
+
+impl UploadRoutes {
+    /// Build the filter from its own part of the config. Fails with a message naming the
+    /// config field at fault.
+    pub fn from_config(cfg: &RoutesConfig) -> Result<Self, ConfigError> {
+        let ctx = RouteContext::from_config(cfg)?;
+        let d = &cfg.dialects;
+        let enabled = [d.apimall, d.octopusx, d.memories, d.ctxfy];
+        let dialects = Dialect::ALL.into_iter().zip(enabled).filter_map(|(x, on)| on.then_some(x)).collect();
+        Ok(Self {
+            table: RouteTable {
+                dialects,
+                from_url: d.apimall,
+                object_path: ctx.storage.gateway_path.clone(),
+            },
+            from_url: FromUrlService::from_config(cfg, &ctx.storage)?,
+            ctx,
+        })
+    }
+
+    /// Everything [`Self::from_config`] would refuse that the file alone cannot show, without
+    /// writing anything (`presign-gateway -t`).
+    pub fn check(cfg: &RoutesConfig) -> Result<(), ConfigError> {
+        crate::store::Storage::check(&cfg.storage)
+    }
+
+    /// Which dialects are on, for the start-up log.
+    pub fn dialect_names(&self) -> Vec<&'static str> {
+        self.table.dialects.iter().map(|d| d.name()).collect()
+    }
+
+    /// Which store the routes use, for the start-up log.
+    pub fn store_description(&self) -> String {
+        self.ctx.storage.describe()
+    }
+
+    /// The metrics this filter records into (serve them with [`crate::MetricsApp`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.ctx.metrics
+    }
+
+    /// Answer the request if it is an upload route. Returns `Ok(true)` when a response was
+    /// written (the caller's `request_filter` should then return `Ok(true)` too), `Ok(false)`
+    /// when the request is not ours and should continue to the operator's routing.
+    pub async fn handle(&self, session: &mut Session) -> pingora::Result<bool> {
+        match self.route(session) {
+            Some(route) => self.serve(session, route, &mut RequestInfo::default()).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// The upload route this request is for, from its path alone (no I/O); `None` for
+    /// pass-through. Decide once, then [`Self::serve`] the route.
+    pub fn route(&self, session: &Session) -> Option<UploadRoute> {
+        let target = match self.table.classify(session.req_header().uri.path()) {
+            Route::Passthrough => return None,
+            Route::Mint(d) => Target::Mint(d),
+            Route::FromUrl => Target::FromUrl,
+            Route::Object(raw) => {
+                Target::Object(percent_decode_str(raw).filter(|k| key_is_safe(k)).map(|k| k.into_owned()))
+            }
+        };
+        Some(UploadRoute(target))
+    }
+
+    /// Answer a request [`Self::route`] matched, filling `info` for the caller's access log
+    /// and metrics.
+    pub async fn serve(
+        &self,
+        session: &mut Session,
+        route: UploadRoute,
+        info: &mut RequestInfo,
+    ) -> pingora::Result<()> {
+        let origin =
+            self.ctx.cors.allowed(crate::http_io::header_bytes(session, "origin")).map(str::to_owned);
+        let origin = origin.as_deref();
+        if session.req_header().method == http::Method::OPTIONS {
+            info.route = "preflight";
+            return Box::pin(preflight::handle(&self.ctx, session, origin)).await;
+        }
+        match route.0 {
+            Target::Mint(d) => {
+                info.route = "mint";
+                info.dialect = Some(d.name());
+                mint::handle(&self.ctx, session, d, origin, info).await
+            }
+            Target::FromUrl => {
+                info.route = "from_url";
+                info.dialect = Some(Dialect::ApiMall.name());
+                // Boxed: the rare heavy routes must not inflate every request's future.
+                Box::pin(from_url::handle(&self.ctx, &self.from_url, session, origin, info)).await
+            }
+            Target::Object(key) => {
+                info.route = "object";
+                Box::pin(object::handle(&self.ctx, session, key, origin, info)).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<'a, Fut: std::future::Future>(
+        _f: impl FnOnce(&'a UploadRoutes, &'a mut Session, &'a mut RequestInfo) -> Fut,
+    ) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// The request future is boxed per request by async-trait; keep it small (see `Box::pin`
+    /// on the heavy routes). A regression here shows up as memmove in the mint profile.
+    #[test]
+    fn request_future_stays_small() {
+        let size = future_size(|r, s, i| r.serve(s, UploadRoute(Target::FromUrl), i));
+        assert!(size <= 2048, "request future is {size} bytes");
+    }
+}

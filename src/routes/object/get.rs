@@ -1,0 +1,109 @@
+//! `GET`/`HEAD {path}/{key}`: an object of the local store, with ETag, `If-None-Match` and
+//! single byte ranges. Headers first, then the body streamed from the file in chunks:
+//! objects are never read whole.
+
+use bytes::Bytes;
+use http::header;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::content_type::is_media_type;
+use crate::http_io::{header_bytes, Reply};
+use crate::s3_error::S3Error;
+use crate::store::{LocalStore, ObjectMeta};
+
+use super::super::context::RouteContext;
+use super::conditional::{etag_matches, parse_range, RangeSpec};
+use super::internal;
+
+/// Bytes read from the file per body chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// The reply to send, or `None` once the object was streamed.
+pub(super) async fn serve_object(
+    ctx: &RouteContext,
+    store: &LocalStore,
+    session: &mut Session,
+    key: &str,
+    rid: &str,
+) -> Result<Option<Reply>, S3Error> {
+    let meta = store.meta(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
+    if header_bytes(session, "if-none-match").is_some_and(|v| etag_matches(v, &meta.etag)) {
+        return Ok(Some(Reply::empty(304).header("etag", meta.etag)));
+    }
+    let range = header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok());
+    let (status, start, end) = match parse_range(range, meta.size) {
+        RangeSpec::Full => (200, 0, meta.size.saturating_sub(1)),
+        RangeSpec::Partial(s, e) => (206, s, e),
+        RangeSpec::Unsatisfiable => {
+            let reply = Reply::s3(&S3Error::INVALID_RANGE, session.req_header().uri.path(), rid);
+            return Ok(Some(reply.header("content-range", format!("bytes */{}", meta.size))));
+        }
+    };
+    let count = if meta.size == 0 { 0 } else { end - start + 1 };
+    let Some(file) = store.object_path(key) else { return Err(S3Error::NO_SUCH_KEY) };
+    let Ok(file) = tokio::fs::File::open(file).await else { return Err(S3Error::NO_SUCH_KEY) };
+    let mut h = object_header(status, &meta, count, rid).map_err(|e| internal(rid, key, e))?;
+    if status == 206 {
+        h.insert_header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", meta.size))
+            .map_err(|e| internal(rid, key, e))?;
+    }
+    let origin = ctx.cors.allowed(header_bytes(session, "origin"));
+    ctx.cors.decorate(&mut h, origin).map_err(|e| internal(rid, key, e))?;
+    stream_file(session, h, file, start, count).await;
+    Ok(None)
+}
+
+/// The response header of an object.
+fn object_header(status: u16, meta: &ObjectMeta, count: u64, rid: &str) -> pingora::Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(status, Some(10))?;
+    h.insert_header(header::CONTENT_TYPE, meta.content_type.as_str())?;
+    h.insert_header(header::CONTENT_LENGTH, count.to_string())?;
+    h.insert_header(header::ETAG, meta.etag.as_str())?;
+    h.insert_header(header::ACCEPT_RANGES, "bytes")?;
+    h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
+    if !is_media_type(&meta.content_type) {
+        // Not a media type: never rendered from our origin.
+        h.insert_header(header::CONTENT_DISPOSITION, "attachment")?;
+        h.insert_header(header::CONTENT_SECURITY_POLICY, "sandbox")?;
+    }
+    h.insert_header("x-amz-request-id", rid)?;
+    Ok(h)
+}
+
+/// Write `h`, then `count` bytes of `file` from `start` (nothing for HEAD). A failure past
+/// the header closes the connection: the client sees a short body, never a wrong one.
+async fn stream_file(
+    session: &mut Session,
+    h: ResponseHeader,
+    mut file: tokio::fs::File,
+    start: u64,
+    count: u64,
+) {
+    let head = session.req_header().method == http::Method::HEAD;
+    if session.write_response_header(Box::new(h), head || count == 0).await.is_err() || head || count == 0 {
+        return;
+    }
+    if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        session.set_keepalive(None);
+        return;
+    }
+    let mut left = count;
+    while left > 0 {
+        let mut buf = vec![0u8; CHUNK.min(left as usize)];
+        let n = match file.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                // The file shrank under us.
+                session.set_keepalive(None);
+                return;
+            }
+            Ok(n) => n,
+        };
+        buf.truncate(n);
+        left -= n as u64;
+        if session.write_response_body(Some(Bytes::from(buf)), left == 0).await.is_err() {
+            return;
+        }
+    }
+}

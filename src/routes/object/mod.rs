@@ -1,0 +1,83 @@
+//! The gateway acting as a store: verified uploads in, objects out.
+//!
+//! - `PUT {path}/{key}?X-Amz-...`: a presigned PUT (local store) ([`put`]).
+//! - `POST {path}/{key}?X-Amz-...`: memories' multipart upload, committed to the local store
+//!   or relayed to S3 ([`multipart`]).
+//! - `GET`/`HEAD {path}/{key}`: the object (local store), with ETag and single byte ranges
+//!   ([`get`]).
+//!
+//! Every refusal is an [`S3Error`] in S3's XML body, as a storage client expects.
+
+mod conditional;
+mod get;
+mod multipart;
+mod put;
+
+use pingora::proxy::Session;
+use time::OffsetDateTime;
+
+use crate::http_io::{send, Reply};
+use crate::s3_error::S3Error;
+use crate::sigv4::{verify_presigned, PresignedRequest};
+
+use super::context::RouteContext;
+use super::request_info::RequestInfo;
+
+/// `key` is the decoded key from the route, `None` when the path names no valid key.
+pub(crate) async fn handle(
+    ctx: &RouteContext,
+    session: &mut Session,
+    key: Option<String>,
+    origin: Option<&str>,
+    info: &mut RequestInfo,
+) -> pingora::Result<()> {
+    let rid = info.assign_request_id();
+    let path = session.req_header().uri.path().to_string();
+    let reply = match key {
+        None => Err(S3Error::INVALID_KEY),
+        Some(key) => answer(ctx, session, &key, &rid).await,
+    };
+    match reply {
+        Ok(Some(reply)) => send(session, reply.header("x-amz-request-id", rid), &ctx.cors, origin).await,
+        // Already streamed.
+        Ok(None) => Ok(()),
+        Err(e) => {
+            send(session, Reply::s3(&e, &path, &rid).header("x-amz-request-id", rid), &ctx.cors, origin).await
+        }
+    }
+}
+
+/// The reply to send, `None` when the response was already streamed, or the refusal.
+async fn answer(
+    ctx: &RouteContext,
+    session: &mut Session,
+    key: &str,
+    rid: &str,
+) -> Result<Option<Reply>, S3Error> {
+    let local = ctx.storage.local();
+    match (session.req_header().method.as_str(), local) {
+        ("PUT", Some(store)) => put::put_object(ctx, store, session, key, rid).await.map(Some),
+        ("POST", _) => multipart::post_object(ctx, session, key, rid).await.map(Some),
+        ("GET" | "HEAD", Some(store)) => get::serve_object(ctx, store, session, key, rid).await,
+        _ => Err(S3Error::METHOD_NOT_ALLOWED),
+    }
+}
+
+/// Verify the presigned URL of this request for `method`.
+fn verify_url(ctx: &RouteContext, session: &Session, method: &str) -> Result<(), S3Error> {
+    let req = session.req_header();
+    let raw_query = req.uri.query().unwrap_or("");
+    if !raw_query.contains("X-Amz-Signature") && !raw_query.contains("X-Amz-Credential") {
+        return Err(S3Error::ACCESS_DENIED);
+    }
+    let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers: &req.headers };
+    verify_presigned(&ctx.storage.gateway_signer, &pre, OffsetDateTime::now_utc())
+        .map(drop)
+        .map_err(|e| e.to_s3())
+}
+
+/// Our fault: logged with the request id, answered as S3's InternalError.
+fn internal(rid: &str, key: &str, detail: impl std::fmt::Display) -> S3Error {
+    log::error!("{rid} store {key}: {detail}");
+    S3Error::INTERNAL
+}

@@ -1,0 +1,25 @@
+//! [`RequestInfo`]: what the upload routes learned about a request, for logs and metrics.
+
+use std::sync::Arc;
+
+use crate::request_id::{new_request_id, now_ms};
+
+/// What the upload routes learned about a request, for the caller's access log and metrics.
+#[derive(Debug, Default, Clone)]
+pub struct RequestInfo {
+    /// `mint`, `from_url`, `object`, `preflight`, or empty for pass-through.
+    pub route: &'static str,
+    pub dialect: Option<&'static str>,
+    /// The API key's configured id (never the key).
+    pub key_id: Option<Arc<str>>,
+    pub request_id: Option<String>,
+}
+
+impl RequestInfo {
+    /// A fresh `req_<ULID>` for this request, kept here for the access log and returned.
+    pub fn assign_request_id(&mut self) -> String {
+        let id = new_request_id(now_ms());
+        self.request_id = Some(id.clone());
+        id
+    }
+}

@@ -1,0 +1,53 @@
+//! [`BaseUrl`]: the scheme and authority URLs are built on, and the one place a host and a
+//! port are joined into an authority.
+
+/// The scheme and authority URLs are built on, e.g. `http` + `127.0.0.1:8080`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    pub scheme: String,
+    pub authority: String,
+}
+
+impl BaseUrl {
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::from_url(&url::Url::parse(s).ok()?)
+    }
+
+    /// The scheme and `host[:port]` of a parsed URL (the port only when it is not the
+    /// scheme's default, as the URL parser reports it).
+    pub fn from_url(u: &url::Url) -> Option<Self> {
+        let host = u.host_str()?;
+        let authority = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        Some(Self { scheme: u.scheme().to_string(), authority })
+    }
+
+    /// From the request's Host header: plain http, exactly the authority the client used.
+    pub fn from_host(host: &str) -> Option<Self> {
+        let ok = !host.is_empty()
+            && host.len() <= 255
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase() })
+    }
+
+    pub fn join(&self, path: &str) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_keeps_only_a_non_default_port() {
+        assert_eq!(BaseUrl::parse("https://a.test:443").unwrap().authority, "a.test");
+        assert_eq!(BaseUrl::parse("http://a.test:8080").unwrap().authority, "a.test:8080");
+        assert_eq!(BaseUrl::parse("http://[::1]:9000").unwrap().authority, "[::1]:9000");
+        assert!(BaseUrl::from_host("a b").is_none());
+    }
+}
