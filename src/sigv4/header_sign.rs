@@ -83,17 +83,8 @@ impl Signer {
             write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())
         }));
 
-        let mut authorization = String::with_capacity(256);
-        authorization.push_str(ALGORITHM);
-        authorization.push_str(" Credential=");
-        authorization.push_str(&creds.access_key_id);
-        authorization.push('/');
-        authorization.push_str(key.scope());
-        authorization.push_str(", SignedHeaders=");
-        headers.write_signed_headers(&mut authorization);
-        authorization.push_str(", Signature=");
-        authorization.push_str(signature.as_str());
-
+        let authorization =
+            authorization_value(&creds.access_key_id, key.scope(), &headers, signature.as_str());
         let mut out = Vec::with_capacity(4);
         out.push(("x-amz-date", date.as_str().to_owned()));
         out.push(("x-amz-content-sha256", req.payload_sha256_hex.to_owned()));
@@ -103,4 +94,19 @@ impl Signer {
         out.push(("authorization", authorization));
         out
     }
+}
+
+/// `AWS4-HMAC-SHA256 Credential={akid}/{scope}, SignedHeaders={names}, Signature={sig}`.
+fn authorization_value(akid: &str, scope: &str, headers: &CanonicalHeaders<'_>, signature: &str) -> String {
+    let mut v = String::with_capacity(256);
+    v.push_str(ALGORITHM);
+    v.push_str(" Credential=");
+    v.push_str(akid);
+    v.push('/');
+    v.push_str(scope);
+    v.push_str(", SignedHeaders=");
+    headers.write_signed_headers(&mut v);
+    v.push_str(", Signature=");
+    v.push_str(signature);
+    v
 }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::sigv4::{
     encode_component, write_canonical_uri, write_string_to_sign, AmzDate, CanonicalHeaders, CanonicalRequest,
-    EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
+    Credentials, EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
 };
 
 /// Longest validity S3 accepts for a presigned URL: seven days.
@@ -81,19 +81,7 @@ impl Signer {
             std::iter::once(("host", req.host))
                 .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
         );
-        let expires = req.expires_in.clamp(1, MAX_EXPIRES_SECS);
-
-        let token_len = creds.session_token.as_ref().map_or(0, |t| t.len() * 3 + 24);
-        let mut url = String::with_capacity(
-            req.scheme.len()
-                + req.host.len()
-                + req.path.len() * 3
-                + key.scope().len()
-                + creds.access_key_id.len()
-                + token_len
-                + 64 * req.headers.len()
-                + 300,
-        );
+        let mut url = String::with_capacity(url_capacity(req, key.scope(), creds));
         url.push_str(req.scheme);
         url.push_str("://");
         url.push_str(req.host);
@@ -105,30 +93,9 @@ impl Signer {
         url.push('?');
 
         // <CanonicalQueryString>, written in URL order; see the module docs.
-        let q_start = url.len();
-        url.push_str("X-Amz-Algorithm=");
-        url.push_str(ALGORITHM);
-        url.push_str("&X-Amz-Credential=");
-        encode_component(&mut url, creds.access_key_id.as_bytes());
-        url.push_str("%2F");
-        encode_component(&mut url, key.scope().as_bytes());
-        url.push_str("&X-Amz-Date=");
-        url.push_str(date.as_str());
-        url.push_str("&X-Amz-Expires=");
-        // Writing to a String cannot fail.
-        let _ = write!(url, "{expires}");
-        let signed_start = url.len();
-        url.push_str("&X-Amz-SignedHeaders=");
-        headers.write_signed_headers(&mut EncodeComponent(&mut url));
-        let signed_end = url.len();
-        if let Some(token) = &creds.session_token {
-            url.push_str("&X-Amz-Security-Token=");
-            encode_component(&mut url, token.as_bytes());
-        }
-        let token_end = url.len();
-
+        let q = write_auth_params(&mut url, creds, key.scope(), &date, req.expires_in, &headers);
         let query_pieces =
-            [&url[q_start..signed_start], &url[signed_end..token_end], &url[signed_start..signed_end]];
+            [&url[q.start..q.signed_start], &url[q.signed_end..q.end], &url[q.signed_start..q.signed_end]];
         let creq = CanonicalRequest {
             method: req.method,
             uri: &url[uri_start..uri_end],
@@ -149,4 +116,59 @@ impl Signer {
         url.push_str(Hex64::encode(&signature).as_str());
         url
     }
+}
+
+/// An upper bound on the URL's length, so it is written without reallocating.
+fn url_capacity(req: &PresignRequest<'_>, scope: &str, creds: &Credentials) -> usize {
+    let token_len = creds.session_token.as_ref().map_or(0, |t| t.len() * 3 + 24);
+    req.scheme.len()
+        + req.host.len()
+        + req.path.len() * 3
+        + scope.len()
+        + creds.access_key_id.len()
+        + token_len
+        + 64 * req.headers.len()
+        + 300
+}
+
+/// Where the pieces of the written query start and end in the URL.
+struct QueryMarks {
+    start: usize,
+    signed_start: usize,
+    signed_end: usize,
+    end: usize,
+}
+
+/// The `X-Amz-*` authentication parameters but the signature, in URL order. SigV4 sorts
+/// them differently (SignedHeaders after Security-Token), so the marks let the canonical
+/// query be read back in its own order without a copy.
+fn write_auth_params(
+    url: &mut String,
+    creds: &Credentials,
+    scope: &str,
+    date: &AmzDate,
+    expires_in: u32,
+    headers: &CanonicalHeaders<'_>,
+) -> QueryMarks {
+    let start = url.len();
+    url.push_str("X-Amz-Algorithm=");
+    url.push_str(ALGORITHM);
+    url.push_str("&X-Amz-Credential=");
+    encode_component(url, creds.access_key_id.as_bytes());
+    url.push_str("%2F");
+    encode_component(url, scope.as_bytes());
+    url.push_str("&X-Amz-Date=");
+    url.push_str(date.as_str());
+    url.push_str("&X-Amz-Expires=");
+    // Writing to a String cannot fail.
+    let _ = write!(url, "{}", expires_in.clamp(1, MAX_EXPIRES_SECS));
+    let signed_start = url.len();
+    url.push_str("&X-Amz-SignedHeaders=");
+    headers.write_signed_headers(&mut EncodeComponent(url));
+    let signed_end = url.len();
+    if let Some(token) = &creds.session_token {
+        url.push_str("&X-Amz-Security-Token=");
+        encode_component(url, token.as_bytes());
+    }
+    QueryMarks { start, signed_start, signed_end, end: url.len() }
 }

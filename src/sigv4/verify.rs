@@ -177,21 +177,26 @@ fn parse_signed_headers(s: &str) -> Result<Vec<&str>, VerifyError> {
     Ok(names)
 }
 
-/// Verifies a presigned request against `signer` at `now`.
-pub fn verify_presigned(
-    signer: &Signer,
-    req: &PresignedRequest<'_>,
-    now: OffsetDateTime,
-) -> Result<Verified, VerifyError> {
-    let params = parse_query(req.raw_query)?;
+/// The authentication parameters of a presigned request, checked for shape.
+struct AuthParams<'p> {
+    date: AmzDate,
+    expires: u32,
+    signature: [u8; 32],
+    signed_names: Vec<&'p str>,
+    token: Option<&'p str>,
+}
+
+/// Every `X-Amz-*` parameter present once and well-formed, and the credential ours (checked
+/// in S3's order, so the first fault found is the one S3 would name).
+fn parse_auth_params<'p>(signer: &Signer, params: &'p [Param<'_>]) -> Result<AuthParams<'p>, VerifyError> {
     let mut found = [None; 6];
     for (slot, name) in found.iter_mut().zip(REQUIRED) {
-        *slot = auth_param(&params, name)?;
+        *slot = auth_param(params, name)?;
     }
     if found.iter().all(Option::is_none) {
         return Err(VerifyError::MissingAuthentication);
     }
-    reject_duplicates(&params)?;
+    reject_duplicates(params)?;
     let [Some(algorithm), Some(credential), Some(date), Some(expires), Some(signed_headers), Some(signature)] =
         found
     else {
@@ -201,7 +206,6 @@ pub fn verify_presigned(
              X-Amz-Expires parameters.",
         ));
     };
-
     if algorithm != ALGORITHM {
         return Err(query_error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
@@ -210,19 +214,31 @@ pub fn verify_presigned(
     })?;
     let expires = parse_expires(expires)?;
     check_credential(signer, credential, &date)?;
-    let signature = parse_lower_hex64(signature)
-        .ok_or_else(|| query_error("X-Amz-Signature must be 64 lowercase hexadecimal characters."))?;
-    let signed_names = parse_signed_headers(signed_headers)?;
+    Ok(AuthParams {
+        expires,
+        signature: parse_lower_hex64(signature)
+            .ok_or_else(|| query_error("X-Amz-Signature must be 64 lowercase hexadecimal characters."))?,
+        signed_names: parse_signed_headers(signed_headers)?,
+        token: auth_param(params, "X-Amz-Security-Token")?,
+        date,
+    })
+}
 
-    let token = auth_param(&params, "X-Amz-Security-Token")?;
+/// The session token must be ours exactly when we have one.
+fn check_token(signer: &Signer, token: Option<&str>) -> Result<(), VerifyError> {
     match (&signer.credentials().session_token, token) {
-        (None, None) => {}
-        (Some(ours), Some(theirs)) if ct_eq(ours.as_bytes(), theirs.as_bytes()) => {}
-        _ => return Err(VerifyError::InvalidToken),
+        (None, None) => Ok(()),
+        (Some(ours), Some(theirs)) if ct_eq(ours.as_bytes(), theirs.as_bytes()) => Ok(()),
+        _ => Err(VerifyError::InvalidToken),
     }
+}
 
-    // Time: not too far ahead, not expired.
-    let signed_at = date.datetime();
+/// Not too far ahead, not expired; returns when it expires.
+fn check_time(
+    signed_at: OffsetDateTime,
+    expires: u32,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, VerifyError> {
     if now.checked_add(MAX_CLOCK_SKEW).is_some_and(|limit| signed_at > limit) {
         return Err(VerifyError::NotYetValid);
     }
@@ -232,15 +248,21 @@ pub fn verify_presigned(
     if now > expires_at {
         return Err(VerifyError::Expired);
     }
+    Ok(expires_at)
+}
 
-    // <CanonicalHeaders>: every signed header must be present.
-    let mut header_values = Vec::with_capacity(signed_names.len());
-    for &name in &signed_names {
+/// <CanonicalHeaders>: every signed header must be present.
+fn signed_header_values<'r>(
+    headers: &'r http::HeaderMap,
+    names: &[&'r str],
+) -> Result<CanonicalHeaders<'r>, VerifyError> {
+    let mut values = Vec::with_capacity(names.len());
+    for &name in names {
         let mut any = false;
-        for value in req.headers.get_all(name) {
+        for value in headers.get_all(name) {
             let value =
                 std::str::from_utf8(value.as_bytes()).map_err(|_| VerifyError::SignatureDoesNotMatch)?;
-            header_values.push((name, value));
+            values.push((name, value));
             any = true;
         }
         if !any {
@@ -249,7 +271,21 @@ pub fn verify_presigned(
             )));
         }
     }
-    let headers = CanonicalHeaders::new(header_values);
+    Ok(CanonicalHeaders::new(values))
+}
+
+/// Verifies a presigned request against `signer` at `now`.
+pub fn verify_presigned(
+    signer: &Signer,
+    req: &PresignedRequest<'_>,
+    now: OffsetDateTime,
+) -> Result<Verified, VerifyError> {
+    let params = parse_query(req.raw_query)?;
+    let auth = parse_auth_params(signer, &params)?;
+    check_token(signer, auth.token)?;
+    let signed_at = auth.date.datetime();
+    let expires_at = check_time(signed_at, auth.expires, now)?;
+    let headers = signed_header_values(req.headers, &auth.signed_names)?;
 
     // <CanonicalURI>: decode, then encode S3-style.
     let path = percent_decode(req.raw_path).map_err(|_| VerifyError::InvalidUri)?;
@@ -273,13 +309,13 @@ pub fn verify_presigned(
         payload_hash: UNSIGNED_PAYLOAD,
     };
     let creq_hash = creq.sha256_hex();
-    let key = signer.signing_key(date.date());
+    let key = signer.signing_key(auth.date.date());
     let mut mac = key.mac();
-    write_string_to_sign(&mut mac, date.as_str(), key.scope(), creq_hash.as_str());
-    mac.verify_slice(&signature).map_err(|_| VerifyError::SignatureDoesNotMatch)?;
+    write_string_to_sign(&mut mac, auth.date.as_str(), key.scope(), creq_hash.as_str());
+    mac.verify_slice(&auth.signature).map_err(|_| VerifyError::SignatureDoesNotMatch)?;
 
     Ok(Verified {
-        signed_headers: signed_names.into_iter().map(str::to_owned).collect(),
+        signed_headers: auth.signed_names.into_iter().map(str::to_owned).collect(),
         expires_at,
         date: signed_at,
     })

@@ -3,95 +3,96 @@
 //! the stored object actually is. Pass the first chunk (16+ bytes recognise
 //! everything here; 64 helps Matroska and ISO-BMFF compatible brands).
 
+/// Formats recognised by a fixed prefix alone. None of these prefixes starts another
+/// format's signature, so their order does not matter.
+const PREFIXES: &[(&[u8], &str)] = &[
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"II*\0", "image/tiff"),
+    (b"MM\0*", "image/tiff"),
+    (b"\xff\x0a", "image/jxl"),
+    (b"\0\0\0\x0cJXL \r\n\x87\n", "image/jxl"),
+    (b"OggS", "audio/ogg"),
+    (b"fLaC", "audio/flac"),
+    (b"MThd", "audio/midi"),
+    (b"ID3", "audio/mpeg"),
+    (b"ADIF", "audio/aac"),
+    (b"%PDF-", "application/pdf"),
+];
+
 /// Media type for well-known formats, from the start of a file. `None` when
 /// nothing matches (callers fall back to the declared type or
 /// `application/octet-stream`).
 pub fn sniff_content_type(b: &[u8]) -> Option<&'static str> {
-    let starts = |magic: &[u8]| b.starts_with(magic);
-    let at = |offset: usize, magic: &[u8]| b.get(offset..offset + magic.len()) == Some(magic);
+    if let Some((_, t)) = PREFIXES.iter().find(|(magic, _)| b.starts_with(magic)) {
+        return Some(t);
+    }
+    if b.starts_with(b"RIFF") {
+        return sniff_riff(b);
+    }
+    if at(b, 4, b"ftyp") {
+        return sniff_ftyp(b);
+    }
+    if b.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        return Some(sniff_ebml(b));
+    }
+    if b.starts_with(b"FORM") && (at(b, 8, b"AIFF") || at(b, 8, b"AIFC")) {
+        return Some("audio/aiff");
+    }
+    sniff_bitmap_or_icon(b).or_else(|| sniff_audio_frame(b))
+}
 
-    if starts(b"\x89PNG\r\n\x1a\n") {
-        return Some("image/png");
+/// `magic` at `offset` of `b`.
+fn at(b: &[u8], offset: usize, magic: &[u8]) -> bool {
+    b.get(offset..offset + magic.len()) == Some(magic)
+}
+
+/// RIFF containers: the form type at offset 8 says which.
+fn sniff_riff(b: &[u8]) -> Option<&'static str> {
+    [(b"WEBP", "image/webp"), (b"WAVE", "audio/wav"), (b"AVI ", "video/x-msvideo")]
+        .into_iter()
+        .find(|(form, _)| at(b, 8, *form))
+        .map(|(_, t)| t)
+}
+
+/// EBML: the DocType element says webm or matroska.
+fn sniff_ebml(b: &[u8]) -> &'static str {
+    let head = &b[..b.len().min(64)];
+    if head.windows(4).any(|w| w == b"webm") {
+        "video/webm"
+    } else {
+        "video/x-matroska"
     }
-    if starts(b"\xff\xd8\xff") {
-        return Some("image/jpeg");
-    }
-    if starts(b"GIF87a") || starts(b"GIF89a") {
-        return Some("image/gif");
-    }
-    if starts(b"RIFF") {
-        if at(8, b"WEBP") {
-            return Some("image/webp");
-        }
-        if at(8, b"WAVE") {
-            return Some("audio/wav");
-        }
-        if at(8, b"AVI ") {
-            return Some("video/x-msvideo");
-        }
-        return None;
-    }
-    if starts(b"II*\0") || starts(b"MM\0*") {
-        return Some("image/tiff");
-    }
+}
+
+/// BMP and ICO, whose short magic needs a structural check too.
+fn sniff_bitmap_or_icon(b: &[u8]) -> Option<&'static str> {
     // "BM" alone is too weak: also require the zero reserved fields of the
     // BITMAPFILEHEADER.
-    if starts(b"BM") && at(6, &[0, 0, 0, 0]) {
+    if b.starts_with(b"BM") && at(b, 6, &[0, 0, 0, 0]) {
         return Some("image/bmp");
     }
     // ICONDIR: reserved 0, type 1 (icon), at least one image.
-    if starts(&[0, 0, 1, 0]) && b.len() >= 6 && (b[4] != 0 || b[5] != 0) {
+    if b.starts_with(&[0, 0, 1, 0]) && b.len() >= 6 && (b[4] != 0 || b[5] != 0) {
         return Some("image/x-icon");
     }
-    if starts(b"\xff\x0a") || starts(b"\0\0\0\x0cJXL \r\n\x87\n") {
-        return Some("image/jxl");
-    }
-    if at(4, b"ftyp") {
-        return sniff_ftyp(b);
-    }
-    if starts(&[0x1a, 0x45, 0xdf, 0xa3]) {
-        // EBML: the DocType element says webm or matroska.
-        let head = &b[..b.len().min(64)];
-        if head.windows(4).any(|w| w == b"webm") {
-            return Some("video/webm");
-        }
-        return Some("video/x-matroska");
-    }
-    if starts(b"OggS") {
-        return Some("audio/ogg");
-    }
-    if starts(b"fLaC") {
-        return Some("audio/flac");
-    }
-    if starts(b"FORM") && (at(8, b"AIFF") || at(8, b"AIFC")) {
-        return Some("audio/aiff");
-    }
-    if starts(b"MThd") {
-        return Some("audio/midi");
-    }
-    if starts(b"ID3") {
-        return Some("audio/mpeg");
-    }
-    if starts(b"ADIF") {
+    None
+}
+
+/// Raw AAC (ADTS) and MPEG audio frames, recognised by their sync bits.
+fn sniff_audio_frame(b: &[u8]) -> Option<&'static str> {
+    let [0xff, b1, b2, ..] = *b else { return None };
+    // ADTS (AAC): 12-bit sync, layer bits 00.
+    if b1 & 0xf6 == 0xf0 {
         return Some("audio/aac");
     }
-    if let [0xff, b1, b2, ..] = *b {
-        // ADTS (AAC): 12-bit sync, layer bits 00.
-        if b1 & 0xf6 == 0xf0 {
-            return Some("audio/aac");
-        }
-        // MPEG audio frame: 11-bit sync, valid version, layer and bitrate.
-        let version = (b1 >> 3) & 0b11;
-        let layer = (b1 >> 1) & 0b11;
-        let bitrate = b2 >> 4;
-        if b1 & 0xe0 == 0xe0 && version != 0b01 && layer != 0 && bitrate != 0xf {
-            return Some("audio/mpeg");
-        }
-    }
-    if starts(b"%PDF-") {
-        return Some("application/pdf");
-    }
-    None
+    // MPEG audio frame: 11-bit sync, valid version, layer and bitrate.
+    let version = (b1 >> 3) & 0b11;
+    let layer = (b1 >> 1) & 0b11;
+    let bitrate = b2 >> 4;
+    (b1 & 0xe0 == 0xe0 && version != 0b01 && layer != 0 && bitrate != 0xf).then_some("audio/mpeg")
 }
 
 /// ISO base media file format: the major brand (and for the generic image
