@@ -52,7 +52,10 @@ pub async fn continue_if_expected(session: &mut Session) {
     let expects = header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
     if expects {
         if let Ok(h) = pingora::http::ResponseHeader::build(100, Some(0)) {
-            let _ = session.write_response_header(Box::new(h), false).await;
+            if let Err(e) = session.write_response_header(Box::new(h), false).await {
+                // The final answer's write will fail the same way and end the request.
+                log::debug!("100 Continue not sent: {e}");
+            }
         }
     }
 }
