@@ -1,44 +1,57 @@
 //! Typed access to a JSON request object, with errors that name the field.
 //!
-//! Dialect parsers read the body as a generic object first so that unknown fields are
-//! ignored (as the real APIs do) and a wrong type gets "field must be a string", not a
-//! serde error about line and column.
+//! Unknown fields are ignored (as the real APIs do) and a wrong type gets "field must be a
+//! string", not a serde error about line and column. The body is read in one pass into a
+//! flat list of its top-level members: strings borrow from the body unless they hold escapes,
+//! nested arrays and objects are skipped, so a mint body costs one allocation, not a tree.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::upload::error::ApiError;
 
-/// A parsed JSON object body.
-pub struct Fields(Map<String, Value>);
+/// A top-level member's value, as far as the routes care.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    /// An integer past `i64::MAX`: every field reading it reports it out of range.
+    BigInt,
+    /// A number with a fraction or exponent.
+    Float,
+    Null,
+    /// A bool, an array or an object.
+    Other,
+}
 
-impl Fields {
+/// A parsed JSON object body.
+pub struct Fields<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl<'a> Fields<'a> {
     /// Parse a body that must be a JSON object.
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, ApiError> {
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ApiError::MalformedBody("request body is empty".into()));
         }
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::MalformedBody(if e.is_syntax() || e.is_eof() {
-                "invalid JSON".into()
-            } else {
-                e.to_string()
-            })
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let top = de.deserialize_any(TopVisitor).and_then(|t| de.end().map(|()| t)).map_err(|e| {
+            ApiError::MalformedBody(if e.is_syntax() || e.is_eof() { "invalid JSON".into() } else { e.to_string() })
         })?;
-        match v {
-            Value::Object(m) => Ok(Fields(m)),
-            _ => Err(ApiError::MalformedBody("expected a JSON object".into())),
-        }
+        top.ok_or_else(|| ApiError::MalformedBody("expected a JSON object".into()))
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).filter(|v| !v.is_null())
+    /// The last non-null value of `name` (JSON objects keep the last of duplicate keys).
+    fn get(&self, name: &str) -> Option<&Scalar<'a>> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v).filter(|v| **v != Scalar::Null)
     }
 
     /// An optional string; present but not a string is an error.
     pub fn opt_str(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Scalar::Str(s)) => Ok(Some(s)),
             Some(_) => Err(invalid(name, "must be a string")),
         }
     }
@@ -47,21 +60,116 @@ impl Fields {
         self.opt_str(name)?.ok_or_else(|| invalid(name, "is required"))
     }
 
-    /// An optional integer (no fractions, no strings).
+    /// An optional integer (no fractions, no strings); one past `i64::MAX` reads as
+    /// `i64::MAX`, so range checks refuse it with their own message.
     pub fn opt_i64(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(i) => Ok(Some(i)),
-                None if n.as_u64().is_some() => Ok(Some(i64::MAX)),
-                None => Err(invalid(name, "must be an integer")),
-            },
+            Some(Scalar::Int(i)) => Ok(Some(*i)),
+            Some(Scalar::BigInt) => Ok(Some(i64::MAX)),
             Some(_) => Err(invalid(name, "must be an integer")),
         }
     }
 
     pub fn req_i64(&self, name: &'static str) -> Result<i64, ApiError> {
         self.opt_i64(name)?.ok_or_else(|| invalid(name, "is required"))
+    }
+}
+
+/// The whole body: `Some` members for an object, `None` for any other JSON value.
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Option<Fields<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            members.push((key, map.next_value_seed(ScalarSeed)?));
+        }
+        Ok(Some(Fields(members)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// One member's value.
+struct ScalarSeed;
+
+impl<'de> de::DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).map_or(Scalar::BigInt, Scalar::Int))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::Float)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Other)
     }
 }
 
@@ -89,9 +197,28 @@ mod tests {
     }
 
     #[test]
+    fn escapes_nesting_and_duplicates() {
+        let f = Fields::parse(br#"{"a":"x\"y","n":{"deep":[1,{"k":2}]},"a2":[1],"d":"1","d":"2","z":true}"#).unwrap();
+        assert_eq!(f.req_str("a").unwrap(), "x\"y");
+        assert_eq!(f.req_str("d").unwrap(), "2", "the last of duplicate keys wins");
+        assert!(f.req_str("n").is_err() && f.req_i64("a2").is_err() && f.req_str("z").is_err());
+        let f = Fields::parse(br#"{"neg":-5,"exp":1e3,"big":99999999999999999999999}"#).unwrap();
+        assert_eq!(f.req_i64("neg").unwrap(), -5);
+        assert!(f.req_i64("exp").is_err());
+        assert!(f.req_i64("big").is_err(), "past u64 is a float to JSON");
+    }
+
+    #[test]
     fn bodies_must_be_objects() {
-        for b in [&b""[..], b"[]", b"\"x\"", b"{", b"{\"a\":\"\xff\"}", b"  "] {
+        for b in [&b""[..], b"[]", b"\"x\"", b"{", b"{\"a\":\"\xff\"}", b"  ", b"{} x", b"[1,2]", b"null", b"1"] {
             assert!(matches!(Fields::parse(b), Err(ApiError::MalformedBody(_))), "{b:?}");
         }
+        let msg = |b: &[u8]| match Fields::parse(b) {
+            Err(ApiError::MalformedBody(m)) => m,
+            _ => String::new(),
+        };
+        assert_eq!(msg(b"[]"), "expected a JSON object");
+        assert_eq!(msg(b"{"), "invalid JSON");
+        assert_eq!(msg(b"{} x"), "invalid JSON");
     }
 }

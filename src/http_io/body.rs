@@ -74,16 +74,27 @@ pub async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Bytes
             return Err(BodyError::TooLarge);
         }
     }
+    // A body that arrives in one chunk (every small JSON body) is kept as it came, uncopied.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.len() > cap {
+                let seen = first.as_ref().map_or(0, Bytes::len) + buf.len();
+                if seen + chunk.len() > cap {
                     return Err(BodyError::TooLarge);
                 }
-                buf.extend_from_slice(&chunk);
+                match first.take() {
+                    None if buf.is_empty() => first = Some(chunk),
+                    earlier => {
+                        if let Some(e) = earlier {
+                            buf.extend_from_slice(&e);
+                        }
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
             }
-            Ok(None) => return Ok(buf.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| buf.freeze())),
             Err(_) => return Err(BodyError::Read),
         }
     }
