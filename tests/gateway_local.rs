@@ -536,14 +536,12 @@ async fn full_disk_mid_upload_leaves_nothing() {
 async fn logging_level_from_config_applies_without_rust_log() {
     let debug = Gateway::start(GatewayOpts {
         no_rust_log: true,
-        capture_log: true,
         extra_yaml: "logging:\n  level: debug\n".into(),
         ..Default::default()
     });
     mint(&debug, json!({"filename":"a.png","content_type":"image/png","file_size":3})).await;
     let quiet = Gateway::start(GatewayOpts {
         no_rust_log: true,
-        capture_log: true,
         extra_yaml: "logging:\n  level: error\n".into(),
         ..Default::default()
     });
