@@ -101,6 +101,8 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
                 HOLD_CONNS.fetch_add(1, Ordering::SeqCst);
             }
             let _ = s.write_all(head("200 OK", "content-type: image/png\r\n", 1000).as_bytes());
+            // A deliberately slow source: one byte every 100 ms paces the transfer past the
+            // gateway's deadline. Pacing, not synchronisation: nothing waits on it.
             for _ in 0..1000 {
                 if s.write_all(b"x").is_err() {
                     break;

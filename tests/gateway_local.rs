@@ -219,8 +219,8 @@ async fn client_disconnect_mid_body_leaves_nothing() {
         s.write_all(head.as_bytes()).unwrap();
         s.write_all(&vec![7u8; 300_000]).unwrap();
         s.flush().unwrap();
-        // Give the gateway time to spool the first part, then vanish.
-        std::thread::sleep(Duration::from_millis(300));
+        // Vanish once the gateway is spooling the first part (its temp file has bytes).
+        wait_until("the gateway to spool the first part", Duration::from_secs(10), || gw.spooling());
     }
     // Poll until the gateway has noticed and cleaned up (bounded).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
