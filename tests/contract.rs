@@ -1,117 +1,56 @@
 //! Drop-in contracts: each dialect answers its page's own request example with the page's
 //! response shape (same field names, types and envelope; equal values except IDs and URLs),
 //! covers every error shape its page shows, and the minted URL uploads on both stores.
-//! The examples are copied from `../shared/seeds/*.txt`.
+//! The examples are the fixtures in `tests/fixtures/seeds/` (see the README there), loaded by
+//! `common::seeds`.
 
 mod common;
 
 use common::*;
 use serde_json::{json, Value};
 
-/// Same keys, same JSON types, equal values except for keys listed as volatile.
-fn assert_same_shape(actual: &Value, expected: &Value, volatile: &[&str], path: &str) {
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => {
-            let mut ak: Vec<_> = a.keys().collect();
-            let mut ek: Vec<_> = e.keys().collect();
-            ak.sort();
-            ek.sort();
-            assert_eq!(ak, ek, "keys differ at {path}: {actual} vs {expected}");
-            for (k, ev) in e {
-                assert_same_shape(&a[k], ev, volatile, &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(a), Value::Array(e)) => {
-            assert_eq!(a.len(), e.len(), "array length at {path}");
-            for (i, (x, y)) in a.iter().zip(e).enumerate() {
-                assert_same_shape(x, y, volatile, &format!("{path}[{i}]"));
-            }
-        }
-        _ => {
-            let same_type = std::mem::discriminant(actual) == std::mem::discriminant(expected);
-            assert!(same_type, "type differs at {path}: {actual} vs {expected}");
-            let leaf = path.rsplit('.').next().unwrap_or(path);
-            if !volatile.contains(&leaf) {
-                assert_eq!(actual, expected, "value differs at {path}");
-            }
-        }
-    }
-}
-
+/// A dialect's route, how its page authenticates, its page, and the response fields whose
+/// values differ by nature (IDs and URLs).
 struct Case {
     path: &'static str,
     auth: &'static str,
-    request: Value,
-    response: Value,
+    page: &'static str,
     volatile: &'static [&'static str],
 }
 
-fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            path: "/api/v1/files/upload-url",
-            auth: "Bearer demo-key",
-            request: json!({"filename":"cover.png","content_type":"image/png","file_size":524288,"expires_in":900}),
-            response: json!({
-                "success": true,
-                "data": {
-                    "upload_url": "https://pub-example.r2.cloudflarestorage.com/uploads/cover.png?signature=...",
-                    "key": "uploads/2026/03/12/cover.png",
-                    "public_url": "https://cdn.apimall.ai/uploads/2026/03/12/cover.png",
-                    "expires_in": 900,
-                    "max_file_size": 104857600,
-                    "content_type": "image/png"
-                },
-                "request_id": "req_01HQ9M7J7X9P7Y8T6W5V4U3S2R"
-            }),
-            volatile: &["upload_url", "key", "public_url", "request_id"],
-        },
-        Case {
-            path: "/api/upload/presign",
-            auth: "Bearer demo-key",
-            request: json!({"file_name":"input.png","content_type":"image/png","expires_in":900}),
-            response: json!({
-                "success": true,
-                "message": "",
-                "data": {
-                    "method": "PUT",
-                    "upload_url": "https://.../uploads/user/12/20260519-abcdef.png?signature=...",
-                    "object_key": "uploads/user/12/20260519-abcdef.png",
-                    "public_url": "https://.../uploads/user/12/20260519-abcdef.png",
-                    "expires_in": 900,
-                    "content_type": "image/png"
-                }
-            }),
-            volatile: &["upload_url", "object_key", "public_url"],
-        },
-        Case {
-            path: "/serve/api/v2/upload/signed-url",
-            auth: "demo-key",
-            request: json!({"original_filename":"video.mp4"}),
-            response: json!({
-                "code": 200,
-                "msg": "success",
-                "data": {"asset_id": "re_660736410386149376", "signed_url": "https://storage.googleapis.com/...", "expires_in": 93600},
-                "success": true,
-                "failed": false
-            }),
-            volatile: &["asset_id", "signed_url"],
-        },
-        Case {
-            path: "/v1/upload/s3",
-            auth: "Bearer demo-key",
-            request: json!({"filename":"John Doe","contentType":"example_string","size":42}),
-            response: json!({"uploadUrl":"example_string","publicUrl":"example_string","fileKey":"example_string"}),
-            volatile: &["uploadUrl", "publicUrl", "fileKey"],
-        },
-    ]
-}
+const CASES: &[Case] = &[
+    Case {
+        path: "/api/v1/files/upload-url",
+        auth: "Bearer demo-key",
+        page: "apimall-upload-url",
+        volatile: &["upload_url", "key", "public_url", "request_id"],
+    },
+    Case {
+        path: "/api/upload/presign",
+        auth: "Bearer demo-key",
+        page: "octopusx-presign",
+        volatile: &["upload_url", "object_key", "public_url"],
+    },
+    Case {
+        path: "/serve/api/v2/upload/signed-url",
+        auth: "demo-key",
+        page: "memories-signed-url",
+        volatile: &["asset_id", "signed_url"],
+    },
+    Case {
+        path: "/v1/upload/s3",
+        auth: "Bearer demo-key",
+        page: "ctxfy-upload-s3",
+        volatile: &["uploadUrl", "publicUrl", "fileKey"],
+    },
+];
 
 async fn page_examples_match(gw: &Gateway) {
-    for c in cases() {
-        let (status, v) = post_json(&gw.url(c.path), Some(c.auth), &c.request.to_string()).await;
+    for c in CASES {
+        let seed = Seed::load(c.page);
+        let (status, v) = post_json(&gw.url(c.path), Some(c.auth), &seed.request.to_string()).await;
         assert_eq!(status, 200, "{} -> {v}", c.path);
-        assert_same_shape(&v, &c.response, c.volatile, c.path);
+        assert_same_shape(&v, &seed.response, c.volatile, c.path);
     }
 }
 
@@ -237,36 +176,14 @@ async fn error_envelopes_per_dialect() {
     )
     .await;
     assert_eq!(s, 400);
-    assert_same_shape(
-        &v,
-        &json!({"error":"Bad Request","message":"The request contains invalid parameters or malformed data","code":400,"details":[{"field":"email","message":"Invalid email format"}]}),
-        &["field", "message"],
-        "ctxfy400",
-    );
+    let ctxfy = Seed::load("ctxfy-upload-s3");
+    assert_same_shape(&v, ctxfy.error(400), &["field", "message"], "ctxfy400");
     assert_eq!(v["details"][0]["field"], "size");
     let (s, v) = post_json(&gw.url("/v1/upload/s3"), None, "{}").await;
     assert_eq!(s, 401);
-    assert_eq!(
-        v,
-        json!({"error":"Unauthorized","message":"Authentication required. Please provide a valid API token","code":401})
-    );
+    assert_eq!(&v, ctxfy.error(401));
 
     assert_eq!(origin.count(), 0);
-}
-
-#[test]
-fn ctxfy_500_carries_request_id() {
-    use presign_gateway::dialect::Dialect;
-    use presign_gateway::error::ApiError;
-    let (s, v) = Dialect::Ctxfy.render_error(&ApiError::Internal("boom".into()), "req_1234567890");
-    assert_eq!(s, 500);
-    assert_eq!(
-        v,
-        json!({"error":"Internal Server Error","message":"An unexpected error occurred on the server","code":500,"requestId":"req_1234567890"})
-    );
-    let (s, v) = Dialect::ApiMall.render_error(&ApiError::Internal("secret detail".into()), "req_x");
-    assert_eq!(s, 500);
-    assert!(!v.to_string().contains("secret detail"), "internal details never leak");
 }
 
 /// Bad input for each dialect: its own shape and status, nothing written, nothing proxied.

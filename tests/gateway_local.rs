@@ -387,8 +387,12 @@ async fn bad_input_gets_apimall_errors_and_never_reaches_origin() {
         &json!({"filename":"a.txt","content_type":"text/plain","file_size":10}).to_string(),
     )
     .await;
+    let page = Seed::load("apimall-upload-url");
+    let example = page.error(400);
     assert_eq!(v["error"]["message"], "Unsupported content_type");
     assert_eq!(v["error"]["details"], json!({"max_file_size":104857600}));
+    assert_eq!(v["error"], example["error"], "the page's error example");
+    assert_same_shape(&v, example, &["request_id"], "apimall400");
 
     // Bad UTF-8 bytes in the body.
     let r = client()

@@ -7,6 +7,7 @@
 //! - [`ports`]: child processes on fresh ports with a retry when the bind fails, dead ports,
 //!   and waits on conditions.
 //! - [`http_client`]: client helpers.
+//! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 #![allow(dead_code, unused_imports)]
 
 pub mod gateway;
@@ -14,12 +15,14 @@ pub mod http_client;
 pub mod origin;
 pub mod ports;
 pub mod s3s;
+pub mod seeds;
 
 pub use gateway::{bin, mint, walk, Gateway, GatewayOpts, MINT};
 pub use http_client::{client, post_json, raw_exchange};
 pub use origin::Origin;
 pub use ports::{start_listening, wait_for_port, wait_until, wait_until_async, DeadPort};
 pub use s3s::{S3sFs, S3_ACCESS_KEY, S3_SECRET_KEY};
+pub use seeds::{assert_same_shape, Seed};
 
 pub const DEMO_KEY: &str = "demo-key";
 pub const DEMO_KEY_SHA256: &str = "c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c";
