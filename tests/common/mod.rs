@@ -8,8 +8,10 @@
 //!   and waits on conditions.
 //! - [`http_client`]: client helpers.
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
+//! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
 #![allow(dead_code, unused_imports)]
 
+pub mod fetch_server;
 pub mod gateway;
 pub mod http_client;
 pub mod origin;
