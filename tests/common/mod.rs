@@ -9,6 +9,7 @@
 //! - [`http_client`]: client helpers.
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 //! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
+//! - [`ssrf_cases`]: the SSRF corpus tests' case runner.
 #![allow(dead_code, unused_imports)]
 
 pub mod fetch_server;
@@ -18,6 +19,7 @@ pub mod origin;
 pub mod ports;
 pub mod s3s;
 pub mod seeds;
+pub mod ssrf_cases;
 
 pub use gateway::{bin, mint, walk, Gateway, GatewayOpts, MINT};
 pub use http_client::{client, post_json, raw_exchange};
