@@ -10,6 +10,7 @@
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 //! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
 //! - [`ssrf_cases`]: the SSRF corpus tests' case runner.
+//! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
 pub mod fetch_server;
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod s3s;
 pub mod seeds;
 pub mod ssrf_cases;
+pub mod verify;
 
 pub use gateway::{bin, mint, walk, Gateway, GatewayOpts, MINT};
 pub use http_client::{client, post_json, raw_exchange};

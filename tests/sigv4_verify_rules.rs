@@ -1,97 +1,14 @@
-//! The strict verifier: a URL we mint verifies, and every tampering or rule breach is
-//! refused with S3's code and status.
+//! The strict verifier, part two: every breach of the presigned-URL rules is refused with
+//! S3's code and status: expiry and the `X-Amz-Expires` bounds, malformed or duplicated
+//! parameters, scope (region, service, date), unknown access key, clock skew, the host header,
+//! the algorithm, missing authentication, a bad escape in the path. The shared signer and
+//! check are in `common::verify`.
 
-use presign_gateway::sigv4::{
-    verify_presigned, Credentials, PresignRequest, PresignedRequest, Signer, VerifyError,
-};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+mod common;
 
-const NOW: OffsetDateTime = datetime!(2024-03-01 12:00:00 UTC);
-const HOST: &str = "127.0.0.1:8080";
-
-fn signer() -> Signer {
-    Signer::new(Credentials::new("AKIDGATEWAY", "gateway/secret+key=", None), "us-east-1", "s3")
-}
-
-/// A URL for PUT /media/uploads/a b+c.png with content-type and content-length signed.
-fn mint(signer: &Signer, expires_in: u32, at: OffsetDateTime) -> String {
-    signer.presign_url(
-        &PresignRequest {
-            method: "PUT",
-            scheme: "http",
-            host: HOST,
-            path: "/media/uploads/a b+c.png",
-            expires_in,
-            headers: &[("content-type", "image/png"), ("content-length", "524288")],
-        },
-        at,
-    )
-}
-
-fn headers(host: Option<&str>, content_type: &str) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    if let Some(host) = host {
-        map.insert("host", host.parse().expect("host"));
-    }
-    map.insert("content-type", content_type.parse().expect("ct"));
-    map.insert("content-length", "524288".parse().expect("cl"));
-    map
-}
-
-/// Splits a minted URL into (raw path, raw query).
-fn split(url: &str) -> (String, String) {
-    let rest = url.strip_prefix(&format!("http://{HOST}")).expect("prefix");
-    let (path, query) = rest.split_once('?').expect("query");
-    (path.to_owned(), query.to_owned())
-}
-
-fn check(
-    signer: &Signer,
-    path: &str,
-    query: &str,
-    map: &http::HeaderMap,
-    now: OffsetDateTime,
-) -> Result<presign_gateway::sigv4::Verified, VerifyError> {
-    verify_presigned(
-        signer,
-        &PresignedRequest { method: "PUT", raw_path: path, raw_query: query, headers: map },
-        now,
-    )
-}
-
-fn assert_refused(
-    result: Result<presign_gateway::sigv4::Verified, VerifyError>,
-    code: &str,
-    status: u16,
-) -> VerifyError {
-    let err = result.expect_err("must be refused");
-    assert_eq!(err.code(), code, "{err}");
-    assert_eq!(err.status(), status, "{err}");
-    err
-}
-
-fn replace_param(query: &str, name: &str, value: &str) -> String {
-    query
-        .split('&')
-        .map(|p| if p.starts_with(&format!("{name}=")) { format!("{name}={value}") } else { p.to_owned() })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-#[test]
-fn round_trip_verifies() {
-    let s = signer();
-    let (path, query) = split(&mint(&s, 900, NOW));
-    assert_eq!(path, "/media/uploads/a%20b%2Bc.png");
-    let v = check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::seconds(30))
-        .expect("valid");
-    assert_eq!(v.signed_headers, ["content-length", "content-type", "host"]);
-    assert_eq!(v.date, NOW);
-    assert_eq!(v.expires_at, NOW + Duration::seconds(900));
-    // Still valid at the last second.
-    assert!(check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW + Duration::seconds(900)).is_ok());
-}
+use common::verify::*;
+use presign_gateway::sigv4::{Credentials, Signer, VerifyError};
+use time::Duration;
 
 #[test]
 fn expired_is_access_denied() {
@@ -107,42 +24,6 @@ fn expired_is_access_denied() {
 }
 
 #[test]
-fn tampered_signature_does_not_match() {
-    let s = signer();
-    let (path, query) = split(&mint(&s, 900, NOW));
-    let sig_at = query.find("X-Amz-Signature=").expect("sig") + "X-Amz-Signature=".len();
-    let mut tampered = query.clone().into_bytes();
-    tampered[sig_at] = if tampered[sig_at] == b'0' { b'1' } else { b'0' };
-    let tampered = String::from_utf8(tampered).expect("utf8");
-    let err = assert_refused(
-        check(&s, &path, &tampered, &headers(Some(HOST), "image/png"), NOW),
-        "SignatureDoesNotMatch",
-        403,
-    );
-    assert!(err.message().starts_with("The request signature we calculated does not match"));
-}
-
-#[test]
-fn tampered_path_does_not_match() {
-    let s = signer();
-    let (_, query) = split(&mint(&s, 900, NOW));
-    assert_refused(
-        check(&s, "/media/uploads/other.png", &query, &headers(Some(HOST), "image/png"), NOW),
-        "SignatureDoesNotMatch",
-        403,
-    );
-}
-
-#[test]
-fn equivalent_path_encoding_still_verifies() {
-    // `%61` and `a` decode to the same path: the canonical URI is decode-then-encode.
-    let s = signer();
-    let (path, query) = split(&mint(&s, 900, NOW));
-    let respelled = path.replace("a%20b", "%61%20b");
-    assert!(check(&s, &respelled, &query, &headers(Some(HOST), "image/png"), NOW).is_ok());
-}
-
-#[test]
 fn bad_percent_escape_in_path_is_invalid_uri() {
     let s = signer();
     let (_, query) = split(&mint(&s, 900, NOW));
@@ -150,17 +31,6 @@ fn bad_percent_escape_in_path_is_invalid_uri() {
         check(&s, "/media/uploads/a%2", &query, &headers(Some(HOST), "image/png"), NOW),
         "InvalidURI",
         400,
-    );
-}
-
-#[test]
-fn tampered_content_type_does_not_match() {
-    let s = signer();
-    let (path, query) = split(&mint(&s, 900, NOW));
-    assert_refused(
-        check(&s, &path, &query, &headers(Some(HOST), "text/html"), NOW),
-        "SignatureDoesNotMatch",
-        403,
     );
 }
 
@@ -285,18 +155,6 @@ fn wrong_access_key_is_invalid_access_key_id() {
 }
 
 #[test]
-fn wrong_secret_does_not_match() {
-    let s = signer();
-    let forger = Signer::new(Credentials::new("AKIDGATEWAY", "guessed", None), "us-east-1", "s3");
-    let (path, query) = split(&mint(&forger, 900, NOW));
-    assert_refused(
-        check(&s, &path, &query, &headers(Some(HOST), "image/png"), NOW),
-        "SignatureDoesNotMatch",
-        403,
-    );
-}
-
-#[test]
 fn future_date_is_refused_beyond_skew() {
     let s = signer();
     let (path, query) = split(&mint(&s, 900, NOW + Duration::minutes(16)));
@@ -363,48 +221,4 @@ fn missing_authentication() {
         "AuthorizationQueryParametersError",
         400,
     );
-}
-
-#[test]
-fn extra_unsigned_query_param_does_not_match() {
-    let s = signer();
-    let (path, query) = split(&mint(&s, 900, NOW));
-    assert_refused(
-        check(&s, &path, &format!("{query}&acl=public-read"), &headers(Some(HOST), "image/png"), NOW),
-        "SignatureDoesNotMatch",
-        403,
-    );
-}
-
-#[test]
-fn session_token_must_match() {
-    let with_token = Signer::new(
-        Credentials::new("AKIDGATEWAY", "gateway/secret+key=", Some("tok/en+1=".to_owned())),
-        "us-east-1",
-        "s3",
-    );
-    let (path, query) = split(&mint(&with_token, 900, NOW));
-    assert!(query.contains("X-Amz-Security-Token=tok%2Fen%2B1%3D"));
-    assert!(check(&with_token, &path, &query, &headers(Some(HOST), "image/png"), NOW).is_ok());
-    assert_refused(
-        check(&signer(), &path, &query, &headers(Some(HOST), "image/png"), NOW),
-        "InvalidToken",
-        400,
-    );
-    let swapped = replace_param(&query, "X-Amz-Security-Token", "other");
-    assert_refused(
-        check(&with_token, &path, &swapped, &headers(Some(HOST), "image/png"), NOW),
-        "InvalidToken",
-        400,
-    );
-}
-
-#[test]
-fn secret_key_debug_is_redacted() {
-    let creds = Credentials::new("AKID", "super-secret-value", None);
-    let shown = format!("{creds:?}");
-    assert!(!shown.contains("super-secret-value"), "{shown}");
-    assert!(shown.contains("redacted"), "{shown}");
-    assert_eq!(creds.secret_access_key, Credentials::new("x", "super-secret-value", None).secret_access_key);
-    assert_ne!(creds.secret_access_key, Credentials::new("x", "super-secret-valuf", None).secret_access_key);
 }
