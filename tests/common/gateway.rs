@@ -62,9 +62,10 @@ impl Gateway {
         let conf = dir.path().join("gateway.yaml");
         let log = dir.path().join("gateway.log");
         let spawn = |ports: &[u16]| {
-            let metrics = match opts.metrics {
-                true => format!("metrics:\n  listen: 127.0.0.1:{}\n", ports[1]),
-                false => String::new(),
+            let metrics = if opts.metrics {
+                format!("metrics:\n  listen: 127.0.0.1:{}\n", ports[1])
+            } else {
+                String::new()
             };
             let yaml = format!(
                 "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{}",

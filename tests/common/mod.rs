@@ -26,7 +26,7 @@ pub mod verify;
 pub use gateway::{bin, mint, walk, Gateway, GatewayOpts, MINT};
 pub use http_client::{client, post_json, raw_exchange};
 pub use origin::Origin;
-pub use ports::{start_listening, wait_for_port, wait_until, wait_until_async, DeadPort};
+pub use ports::{start_listening, wait_until, wait_until_async, DeadPort};
 pub use s3s::{S3sFs, S3_ACCESS_KEY, S3_SECRET_KEY};
 pub use seeds::{assert_same_shape, Seed};
 

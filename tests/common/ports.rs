@@ -184,25 +184,6 @@ fn socket_inodes(pid: u32) -> Option<HashSet<u64>> {
     )
 }
 
-/// Wait until something accepts TCP connections on `addr` (a listener the test cannot
-/// attribute to a process, e.g. after a graceful upgrade handed it over).
-pub fn wait_for_port(addr: SocketAddr, child: Option<&mut Child>) {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let mut child = child;
-    while Instant::now() < deadline {
-        if accepts(addr) {
-            return;
-        }
-        if let Some(c) = child.as_deref_mut() {
-            if let Ok(Some(status)) = c.try_wait() {
-                panic!("process exited early with {status}");
-            }
-        }
-        std::thread::sleep(POLL);
-    }
-    panic!("nothing listening on {addr} after {STARTUP_TIMEOUT:?}");
-}
-
 /// Wait until `cond` holds, polling; fails the test with `what` after `within`.
 pub fn wait_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
