@@ -39,18 +39,25 @@ async fn embedded_upload_routes_work_in_a_foreign_proxy() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = Command::new(example_bin())
-        .arg(&conf)
-        .arg(addr.to_string())
-        .arg(api.addr.to_string())
-        .arg(web.addr.to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn embed example");
-    wait_for_port(addr, Some(&mut child));
+    // The example binds the address it is given: start it on a fresh port, again on another
+    // if something takes that port first.
+    let log = dir.path().join("embed.log");
+    let spawn = |ports: &[u16]| {
+        Command::new(example_bin())
+            .arg(&conf)
+            .arg(format!("127.0.0.1:{}", ports[0]))
+            .arg(api.addr.to_string())
+            .arg(web.addr.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn embed example")
+    };
+    let (child, ports) =
+        start_listening("embed example", 1, spawn, || std::fs::read_to_string(&log).unwrap_or_default());
     let _guard = Kill(child);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports[0]));
     let base = format!("http://{addr}");
 
     let (status, v) = post_json(

@@ -2,6 +2,8 @@
 //!
 //! Sources live on 127.0.0.2 (exempted with `allow_networks`) and a canary listener on
 //! 127.0.0.1 counts connections: every refusal must happen before any packet reaches it.
+//! The success and the 404 answers are compared with the page's examples
+//! (`tests/fixtures/seeds/apimall-from-url.json`).
 
 mod common;
 
@@ -101,6 +103,8 @@ fn serve_source(mut s: TcpStream, me: SocketAddr, canary: SocketAddr) {
                 HOLD_CONNS.fetch_add(1, Ordering::SeqCst);
             }
             let _ = s.write_all(head("200 OK", "content-type: image/png\r\n", 1000).as_bytes());
+            // A deliberately slow source: one byte every 100 ms paces the transfer past the
+            // gateway's deadline. Pacing, not synchronisation: nothing waits on it.
             for _ in 0..1000 {
                 if s.write_all(b"x").is_err() {
                     break;
@@ -169,11 +173,20 @@ async fn loopback_spellings_are_refused_before_connecting() {
     assert!(gw.stored_files().is_empty());
 }
 
+/// The page's request example (`tests/fixtures/seeds/apimall-from-url.json`), its source URL
+/// replaced by `url`.
+fn page_request(url: String) -> Value {
+    let mut request = Seed::load("apimall-from-url").request;
+    request["url"] = Value::String(url);
+    request
+}
+
 async fn success_path(gw: &Gateway, src: SocketAddr, read_back: impl Fn(&str) -> Vec<u8>) {
-    let (s, v) =
-        from_url(gw, json!({"url": format!("http://{src}/img.png"), "filename": "reference-image.png"}))
-            .await;
+    let (s, v) = from_url(gw, page_request(format!("http://{src}/img.png"))).await;
     assert_eq!(s, 200, "{v}");
+    // The page's response example in shape: same envelope, keys and types.
+    let page = Seed::load("apimall-from-url");
+    assert_same_shape(&v, &page.response, &["url", "key", "file_size", "request_id"], "from-url");
     assert_eq!(v["success"], true);
     let d = &v["data"];
     assert_eq!(d["content_type"], "image/png");
@@ -233,6 +246,10 @@ async fn failures_leave_nothing_and_say_why() {
     assert_eq!(s, 400);
     assert_eq!(v["error"]["message"], "Failed to fetch source url");
     assert_eq!(v["error"]["details"], json!({"status": 404}));
+    // The page's own error example, in shape and in its error object.
+    let page = Seed::load("apimall-from-url");
+    assert_eq!(v["error"], page.error(400)["error"]);
+    assert_same_shape(&v, page.error(400), &["request_id"], "from-url 400");
 
     for path in ["/to-local", "/to-decimal"] {
         let (s, v) = from_url(&gw, json!({"url": format!("http://{src}{path}")})).await;

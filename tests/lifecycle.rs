@@ -8,8 +8,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::ports::unix_socket_listening;
 use common::*;
 use serde_json::json;
+
+/// Kills a child process when the test ends, also when it fails.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
@@ -27,10 +38,26 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
-/// Mint requests in a loop until `stop`; returns (ok, failed).
-fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(usize, usize)> {
-    tokio::spawn(async move {
-        let ok = Arc::new(AtomicUsize::new(0));
+/// Mint requests running in the background.
+struct Load {
+    ok: Arc<AtomicUsize>,
+    /// (ok, failed) once stopped.
+    done: tokio::task::JoinHandle<(usize, usize)>,
+}
+
+impl Load {
+    /// Mints answered 200 so far.
+    fn ok(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+}
+
+/// Mint requests in a loop until `stop`.
+fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> Load {
+    let ok = Arc::new(AtomicUsize::new(0));
+    let counter = ok.clone();
+    let done = tokio::spawn(async move {
+        let ok = counter;
         let failed = Arc::new(AtomicUsize::new(0));
         let retried = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::new();
@@ -70,7 +97,8 @@ fn mint_load(gw_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(
             eprintln!("load: {retried} request(s) retried after a close before any response byte");
         }
         (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst))
-    })
+    });
+    Load { ok, done }
 }
 
 async fn send_mint(c: &reqwest::Client, url: &str) -> Result<u16, reqwest::Error> {
@@ -107,6 +135,8 @@ fn slow_upload(url: String, size: usize, secs: u64) -> tokio::task::JoinHandle<u
             if i == chunks {
                 return None;
             }
+            // Pacing, not synchronisation: the body trickles so the upload is still in flight
+            // while the test upgrades or stops the gateway.
             tokio::time::sleep(pause).await;
             Some((Ok::<_, std::io::Error>(bytes::Bytes::from(vec![(i % 251) as u8; chunk])), i + 1))
         });
@@ -146,18 +176,28 @@ async fn graceful_upgrade_drops_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let load = mint_load(old.url("/api/v1/files/upload-url"), stop.clone());
     let upload = slow_upload(upload_url, size, 3);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_async("mints answered and the long upload spooling", Duration::from_secs(10), || {
+        load.ok() > 0 && old.spooling()
+    })
+    .await;
 
-    // The new process asks for the sockets; the old one hands them over on SIGQUIT.
-    let mut new = Command::new(bin())
-        .arg("-c")
-        .arg(old.dir.path().join("gateway.yaml"))
-        .arg("-u")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The new process asks for the sockets; the old one hands them over on SIGQUIT, once the
+    // new one listens on the upgrade socket.
+    let new = Kill(
+        Command::new(bin())
+            .arg("-c")
+            .arg(old.dir.path().join("gateway.yaml"))
+            .arg("-u")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let upgrade_sock = old.dir.path().join("gw.sock");
+    wait_until_async("the new process on the upgrade socket", Duration::from_secs(10), || {
+        unix_socket_listening(&upgrade_sock)
+    })
+    .await;
     signal(&old.child, "QUIT");
     let status = tokio::task::spawn_blocking({
         let mut child = std::mem::replace(&mut old.child, Command::new("true").spawn().unwrap());
@@ -166,13 +206,16 @@ async fn graceful_upgrade_drops_nothing() {
     .await
     .unwrap();
     assert!(status.success() || status.code().is_none(), "old process: {status}");
-    // Keep the load on the new process for a moment.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Keep the load on the new process until it has answered 20 mints on its own.
+    let before = load.ok();
+    wait_until_async("20 mints answered by the new process", Duration::from_secs(10), || {
+        load.ok() >= before + 20
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
-    let (ok, failed) = load.await.unwrap();
+    let (ok, failed) = load.done.await.unwrap();
     let upload_status = upload.await.unwrap();
-    let _ = new.kill();
-    let _ = new.wait();
+    drop(new);
 
     assert_eq!(failed, 0, "requests failed during the upgrade ({ok} succeeded)");
     assert!(ok > 20, "load ran ({ok})");
@@ -190,7 +233,7 @@ async fn sigterm_drains_in_flight_uploads() {
     let size = 2_000_000;
     let (upload_url, key) = mint_big(&gw, size).await;
     let upload = slow_upload(upload_url, size, 2);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_until_async("the upload spooling", Duration::from_secs(10), || gw.spooling()).await;
     signal(&gw.child, "TERM");
     let status = upload.await.unwrap();
     assert_eq!(status, 200, "in-flight upload finished during the drain");

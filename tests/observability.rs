@@ -8,22 +8,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-fn metrics_yaml(port: u16) -> String {
-    format!("metrics:\n  listen: 127.0.0.1:{port}\nlogging:\n  access_log: true\n")
-}
+const ACCESS_LOG_YAML: &str = "logging:\n  access_log: true\n";
 
 #[tokio::test]
 async fn metrics_healthz_and_access_log() {
     let origin = Origin::start();
-    let mport = free_port();
     let gw = Gateway::start(GatewayOpts {
         origin: Some(origin.addr),
-        extra_yaml: metrics_yaml(mport),
+        metrics: true,
+        extra_yaml: ACCESS_LOG_YAML.into(),
         env: vec![("RUST_LOG".into(), "warn,access=info".into())],
-        capture_log: true,
         ..Default::default()
     });
-    wait_for_port(format!("127.0.0.1:{mport}").parse().unwrap(), None);
     let c = client();
     let (s, v) = post_json(
         &gw.url("/api/v1/files/upload-url"),
@@ -52,7 +48,7 @@ async fn metrics_healthz_and_access_log() {
     .await;
     assert_eq!(s, 400);
 
-    let health = c.get(format!("http://127.0.0.1:{mport}/healthz")).send().await.unwrap();
+    let health = c.get(gw.metrics_url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // Requests are counted in the logging phase, just after their answer: poll briefly.
     let needles = [
@@ -67,8 +63,7 @@ async fn metrics_healthz_and_access_log() {
     ];
     let deadline = Instant::now() + Duration::from_secs(5);
     let m = loop {
-        let m =
-            c.get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
+        let m = c.get(gw.metrics_url("/metrics")).send().await.unwrap().text().await.unwrap();
         if needles.iter().all(|n| m.contains(n)) || Instant::now() > deadline {
             break m;
         }
@@ -106,18 +101,16 @@ async fn slow_origin_is_504_and_dead_origin_502() {
             held.push(s);
         }
     });
-    let mport = free_port();
     let gw = Gateway::start(GatewayOpts {
         origin: Some(silent_addr),
-        extra_yaml: format!("origin_timeouts:\n  connect_ms: 500\n  read_ms: 500\n{}", metrics_yaml(mport)),
+        metrics: true,
+        extra_yaml: format!("origin_timeouts:\n  connect_ms: 500\n  read_ms: 500\n{ACCESS_LOG_YAML}"),
         ..Default::default()
     });
     let r = client().get(gw.url("/slow")).send().await.unwrap();
     assert_eq!(r.status(), 504);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "gateway_timeout");
-    wait_for_port(format!("127.0.0.1:{mport}").parse().unwrap(), None);
-    let m =
-        client().get(format!("http://127.0.0.1:{mport}/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = client().get(gw.metrics_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(m.contains(r#"presign_origin_errors_total{kind="timeout"} 1"#), "{m}");
 }
 
@@ -125,11 +118,11 @@ async fn slow_origin_is_504_and_dead_origin_502() {
 async fn origins_round_robin_and_skip_an_unhealthy_one() {
     let a = Origin::start();
     let b = Origin::start();
-    let dead = free_port();
+    // A port where nothing listens, reserved for the whole test.
+    let dead = DeadPort::loopback();
     let gw = Gateway::start(GatewayOpts {
         origin: Some(a.addr),
-        more_origins: vec![b.addr.to_string(), format!("127.0.0.1:{dead}")],
-        capture_log: true,
+        more_origins: vec![b.addr.to_string(), dead.addr.to_string()],
         ..Default::default()
     });
     let addr = gw.addr;
@@ -150,6 +143,6 @@ async fn origins_round_robin_and_skip_an_unhealthy_one() {
     assert_eq!(da + db, 20);
     assert!(da >= 8 && db >= 8, "round robin across the healthy origins: {da} / {db}");
     let log = gw.log();
-    assert!(log.contains(&format!("origin 127.0.0.1:{dead} is down")), "{log}");
+    assert!(log.contains(&format!("origin {} is down", dead.addr)), "{log}");
     assert!(!log.contains("PeerOptions"), "no peer dump in the log: {log}");
 }

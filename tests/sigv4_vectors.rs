@@ -1,7 +1,7 @@
-//! The AWS SigV4 signing test suite (`../shared/vectors/aws-signing-test-suite-v4`, from the
-//! `aws-sigv4` 1.6.4 crate, Apache-2.0; provenance in its README). Every case is built from
-//! `request.txt` + `context.json` through the one canonicaliser, in both forms (header and
-//! query), asserting the canonical request, the string to sign and the signature.
+//! The AWS SigV4 signing test suite (`tests/fixtures/aws-signing-test-suite-v4`, from the
+//! `aws-sigv4` 1.6.4 crate, Apache-2.0; provenance and licence in its README). Every case is
+//! built from `request.txt` + `context.json` through the one canonicaliser, in both forms
+//! (header and query), asserting the canonical request, the string to sign and the signature.
 //!
 //! The suite's service is `service`, which normalises paths and double-encodes them, so the
 //! canonical URI is written with `UriMode::Service { normalize }`; the request's payload hash
@@ -17,7 +17,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/aws-signing-test-suite-v4");
+const SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aws-signing-test-suite-v4");
 
 /// Cases we do not run, with the reason.
 const SKIPPED: &[(&str, &str)] = &[(

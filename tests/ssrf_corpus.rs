@@ -1,30 +1,16 @@
 //! SSRF corpus: destinations in many spellings, parsed by `url::Url` (WHATWG,
-//! as the fetcher does) and judged by `check_url` / the classifier as pure
-//! functions. Nothing here opens a socket or resolves a name.
+//! as the fetcher does) and judged by `check_url` as pure functions, plus the first and last
+//! address of every special-purpose range. Nothing here opens a socket or resolves a name.
+//! The case runner is in `common::ssrf_cases`.
 
-use std::net::IpAddr;
+mod common;
 
+use common::ssrf_cases::Expect::{Blk, Pass, Scheme, Unparseable, UserInfo};
+use common::ssrf_cases::{run, url_for, Expect};
 use ipnet::IpNet;
-use presign_gateway::ssrf::{check_url, classify_ip, classify_ip_with, BlockReason, FetchError, Verdict};
-use url::Url;
+use presign_gateway::ssrf::BlockReason;
 
 use BlockReason::*;
-
-/// What `check_url` must say about a URL.
-#[derive(Debug, Clone, Copy)]
-enum Expect {
-    /// Passes `check_url`: public IP literal, or a domain name (whose
-    /// addresses are checked at resolution time).
-    Pass,
-    /// Refused with this class.
-    Blk(BlockReason),
-    Scheme,
-    UserInfo,
-    /// The WHATWG parser rejects it, so it can never be fetched.
-    Unparseable,
-}
-
-use Expect::{Blk, Pass, Scheme, Unparseable, UserInfo};
 
 const CASES: &[(&str, Expect)] = &[
     // --- IPv4 loopback in every spelling the parser accepts ---
@@ -296,34 +282,6 @@ const RANGES: &[(&str, BlockReason, BlockReason)] = &[
     ("ff00::/8", Multicast, Multicast),
 ];
 
-fn url_for(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("http://{v4}/"),
-        IpAddr::V6(v6) => format!("http://[{v6}]/"),
-    }
-}
-
-/// Runs one case; returns a description of the mismatch, if any.
-fn run(input: &str, expect: Expect, allow: &[IpNet]) -> Option<String> {
-    let got = match Url::parse(input) {
-        Err(_) => {
-            return match expect {
-                Unparseable => None,
-                _ => Some(format!("{input:?}: expected {expect:?}, did not parse")),
-            }
-        }
-        Ok(url) => (url.to_string(), check_url(&url, allow)),
-    };
-    let ok = match (expect, &got.1) {
-        (Pass, Ok(())) => true,
-        (Blk(want), Err(FetchError::Blocked(have))) => want == *have,
-        (Scheme, Err(FetchError::SchemeNotAllowed)) => true,
-        (UserInfo, Err(FetchError::UserInfoNotAllowed)) => true,
-        _ => false,
-    };
-    (!ok).then(|| format!("{input:?} (parsed {}): expected {expect:?}, got {:?}", got.0, got.1))
-}
-
 #[test]
 fn corpus_of_destinations() {
     let mut failures = Vec::new();
@@ -341,96 +299,4 @@ fn corpus_of_destinations() {
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     assert!(count >= 150, "corpus has only {count} destinations");
-}
-
-#[test]
-fn allow_networks_exempt_only_their_range() {
-    let allow: Vec<IpNet> = vec!["127.0.0.2/32".parse().unwrap()];
-    let cases: &[(&str, Expect)] = &[
-        ("http://127.0.0.2/", Pass),
-        ("http://127.0.0.2:9000/x", Pass),
-        ("http://2130706434/", Pass),
-        ("http://0x7f000002/", Pass),
-        ("http://127.0.2/", Pass),
-        ("http://[::ffff:127.0.0.2]/", Pass),
-        ("http://127.0.0.1/", Blk(Loopback)),
-        ("http://127.0.0.3/", Blk(Loopback)),
-        ("http://[::1]/", Blk(Loopback)),
-        ("http://[64:ff9b::127.0.0.2]/", Blk(Ipv4Embedded)),
-        ("http://10.0.0.1/", Blk(Private)),
-        // The allow list exempts addresses, not schemes or credentials.
-        ("ftp://127.0.0.2/", Scheme),
-        ("http://u:p@127.0.0.2/", UserInfo),
-    ];
-    let failures: Vec<String> =
-        cases.iter().filter_map(|(input, expect)| run(input, *expect, &allow)).collect();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-
-    // Without the allow list the same address is loopback again.
-    assert_eq!(run("http://127.0.0.2/", Blk(Loopback), &[]), None, "exemption leaked");
-
-    let wide: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()];
-    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-    assert_eq!(classify_ip_with(ip("10.1.2.3"), &wide), Verdict::Public);
-    assert_eq!(classify_ip_with(ip("fd00::1"), &wide), Verdict::Public);
-    assert_eq!(classify_ip_with(ip("fc00::1"), &wide), Verdict::Blocked(UniqueLocal));
-    assert_eq!(classify_ip_with(ip("172.16.0.1"), &wide), Verdict::Blocked(Private));
-    assert_eq!(classify_ip_with(ip("11.0.0.1"), &wide), Verdict::Public);
-}
-
-#[test]
-fn classifier_is_consistent_with_check_url() {
-    // The pure classifier and check_url agree on a few direct addresses.
-    for (s, want) in [
-        ("127.0.0.1", Verdict::Blocked(Loopback)),
-        ("::ffff:10.0.0.1", Verdict::Blocked(Ipv4Embedded)),
-        ("8.8.8.8", Verdict::Public),
-        ("2606:4700::1111", Verdict::Public),
-    ] {
-        let ip: IpAddr = s.parse().unwrap();
-        assert_eq!(classify_ip(ip), want, "{s}");
-        let url = Url::parse(&url_for(ip)).unwrap();
-        let via_url = match check_url(&url, &[]) {
-            Ok(()) => Verdict::Public,
-            Err(FetchError::Blocked(r)) => Verdict::Blocked(r),
-            Err(e) => panic!("{s}: unexpected {e:?}"),
-        };
-        assert_eq!(via_url, want, "{s} via URL");
-    }
-}
-
-#[test]
-fn labels_are_stable_and_display_hides_addresses() {
-    let reasons = [
-        Loopback,
-        Private,
-        LinkLocal,
-        SharedCgnat,
-        Unspecified,
-        Multicast,
-        Broadcast,
-        Documentation,
-        Benchmarking,
-        Reserved,
-        UniqueLocal,
-        Ipv4Embedded,
-        Tunnel,
-        OtherSpecialPurpose,
-    ];
-    let labels: std::collections::HashSet<&str> = reasons.iter().map(|r| r.as_str()).collect();
-    assert_eq!(labels.len(), reasons.len(), "labels must be distinct");
-    assert_eq!(Loopback.as_str(), "loopback");
-    assert_eq!(LinkLocal.as_str(), "link_local");
-    for r in reasons {
-        let e = FetchError::Blocked(r);
-        assert_eq!(e.reason(), "blocked");
-        assert_eq!(e.block_reason(), Some(r));
-        let msg = e.to_string();
-        assert!(!msg.chars().any(|c| c.is_ascii_digit()), "{msg}");
-        assert!(!msg.contains(r.as_str()), "class leaked in {msg}");
-    }
-    assert_eq!(FetchError::Status(404).status(), Some(404));
-    assert_eq!(FetchError::Status(404).reason(), "status");
-    assert!(FetchError::Status(404).to_string().contains("404"));
-    assert_eq!(FetchError::TooLarge.status(), None);
 }

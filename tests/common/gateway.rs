@@ -1,0 +1,192 @@
+//! The gateway process under test: the built binary with a generated config in a temp dir,
+//! killed on drop.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::ports::{start_listening, DeadPort};
+use super::DEMO_KEY_SHA256;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_presign-gateway")
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// The metrics listener (with [`GatewayOpts::metrics`]).
+    pub metrics_addr: Option<SocketAddr>,
+    pub dir: tempfile::TempDir,
+    /// Reserves the default origin's port (nothing listens there) while the gateway runs.
+    _dead_origin: Option<DeadPort>,
+}
+
+/// What varies between test gateways.
+#[derive(Default)]
+pub struct GatewayOpts {
+    pub origin: Option<SocketAddr>,
+    /// More origins after `origin` (round-robin pool).
+    pub more_origins: Vec<String>,
+    /// Extra YAML appended at top level.
+    pub extra_yaml: String,
+    /// `storage:` block body; default: local under the temp dir.
+    pub storage_yaml: Option<String>,
+    pub env: Vec<(String, String)>,
+    /// Also listen for `/metrics` and `/healthz` (on a port of its own, see
+    /// [`Gateway::metrics_url`]).
+    pub metrics: bool,
+    /// Leave RUST_LOG unset so the config's `logging.level` applies.
+    pub no_rust_log: bool,
+    /// Cap the size of any file the gateway writes (RLIMIT_FSIZE, in KiB), with SIGXFSZ
+    /// ignored: writes past it fail like a full disk.
+    pub file_size_limit_kb: Option<u64>,
+    /// Pingora's drain window (default 1 s).
+    pub grace_secs: Option<u64>,
+}
+
+impl Gateway {
+    /// Start a gateway on fresh loopback ports and wait until it listens on them. Its stderr
+    /// goes to `<dir>/gateway.log` (see [`Gateway::log`]; printed if the test fails).
+    pub fn start(opts: GatewayOpts) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Without an origin of its own, the gateway points at a port where nothing listens.
+        let dead_origin = opts.origin.is_none().then(DeadPort::loopback);
+        let first = opts.origin.or(dead_origin.as_ref().map(|d| d.addr)).expect("an origin").to_string();
+        let all: Vec<String> = std::iter::once(first).chain(opts.more_origins.iter().cloned()).collect();
+        let origin = format!("[{}]", all.join(", "));
+        let storage = opts.storage_yaml.clone().unwrap_or_else(|| {
+            format!("  local:\n    root: {}\n    public_path: /files\n", dir.path().join("data").display())
+        });
+        let conf = dir.path().join("gateway.yaml");
+        let log = dir.path().join("gateway.log");
+        let spawn = |ports: &[u16]| {
+            let metrics = if opts.metrics {
+                format!("metrics:\n  listen: 127.0.0.1:{}\n", ports[1])
+            } else {
+                String::new()
+            };
+            let yaml = format!(
+                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{}",
+                ports[0],
+                presign_gateway::hash_key("other-key"),
+                dir.path().join("gw.pid").display(),
+                dir.path().join("gw.sock").display(),
+                opts.grace_secs.unwrap_or(1),
+                opts.extra_yaml
+            );
+            std::fs::write(&conf, yaml).expect("write config");
+            spawn_gateway(&opts, &conf, &log)
+        };
+        let ports = if opts.metrics { 2 } else { 1 };
+        let (child, ports) = start_listening("gateway", ports, spawn, || read_log(&log));
+        let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        Gateway {
+            child,
+            addr: at(ports[0]),
+            metrics_addr: ports.get(1).map(|p| at(*p)),
+            dir,
+            _dead_origin: dead_origin,
+        }
+    }
+
+    pub fn local() -> Gateway {
+        Gateway::start(GatewayOpts::default())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A URL on the metrics listener (with [`GatewayOpts::metrics`]).
+    pub fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.metrics_addr.expect("started with metrics: true"), path)
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.dir.path().join("gateway.log"))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Every regular file under `data/objects` and `data/tmp`.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for sub in ["objects", "tmp"] {
+            walk(&self.data_dir().join(sub), &mut out);
+        }
+        out
+    }
+
+    /// Whether an upload is being spooled: a temp file in `data/tmp` has received bytes.
+    pub fn spooling(&self) -> bool {
+        let mut tmp = Vec::new();
+        walk(&self.data_dir().join("tmp"), &mut tmp);
+        tmp.iter().any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    }
+}
+
+fn spawn_gateway(opts: &GatewayOpts, conf: &Path, log: &Path) -> Child {
+    let mut cmd = match opts.file_size_limit_kb {
+        Some(kb) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!("trap '' XFSZ; ulimit -f {kb}; exec \"$0\" \"$@\"")).arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
+    cmd.arg("-c").arg(conf).stdout(Stdio::null());
+    // A fresh log per attempt: an earlier attempt's "in use" must not count against this one.
+    cmd.stderr(std::fs::File::create(log).expect("log file"));
+    if opts.no_rust_log {
+        cmd.env_remove("RUST_LOG");
+    } else {
+        cmd.env("RUST_LOG", "warn,pingora_load_balancing=error");
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn gateway")
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+pub fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- gateway {} log ---\n{}--- end of gateway log ---", self.addr, self.log());
+        }
+    }
+}
+
+/// The API Mall mint route.
+pub const MINT: &str = "/api/v1/files/upload-url";
+
+/// Mint through the API Mall route with the demo key; asserts a 200 and returns the body.
+pub async fn mint(gw: &Gateway, body: serde_json::Value) -> serde_json::Value {
+    let (status, v) =
+        super::http_client::post_json(&gw.url(MINT), Some("Bearer demo-key"), &body.to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}

@@ -1,0 +1,39 @@
+//! HTTP client helpers: a client without pooling or proxies, JSON POSTs, raw exchanges.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().pool_max_idle_per_host(0).build().expect("client")
+}
+
+/// POST JSON with an Authorization header; returns (status, JSON body).
+pub async fn post_json(url: &str, auth: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let mut req = client().post(url).header("content-type", "application/json").body(body.to_string());
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, v)
+}
+
+/// A raw HTTP/1.1 exchange over one connection: send bytes, read until the peer closes or `timeout`.
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s.write_all(bytes).expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
