@@ -42,8 +42,8 @@ Everything it starts is stopped on exit, also on Ctrl-C.
 Options:
   --json FILE   write the results as JSON (default: $CARGO_TARGET_DIR/load/load.json,
                 CARGO_TARGET_DIR defaulting to target)
-  --chart FILE  draw the chart to FILE, PNG or SVG by extension (default: next to the JSON,
-                load.png); `python3 benches/plot.py RESULTS.json OUT.png` redraws it later
+  --chart FILE  draw the chart to FILE, PNG or SVG by extension (default: the JSON path
+                with .png for .json); `python3 benches/plot.py RESULTS.json OUT.png` redraws it
   --no-chart    no chart (and no matplotlib install)
   -h, --help    this text
 
@@ -102,7 +102,7 @@ parse_args() {
         esac
     done
     JSON_OUT=${JSON_OUT:-$TARGET_DIR/load/load.json}
-    CHART_OUT=${CHART_OUT:-$(dirname "$JSON_OUT")/load.png}
+    CHART_OUT=${CHART_OUT:-${JSON_OUT%.json}.png}
 }
 
 validate_settings() {
@@ -413,6 +413,17 @@ target_url() {
 # Results, keyed "target@threads".
 declare -A RPS P50 P99 REQS ERRS USER_US SYS_US CPU_US OS_THREADS ORIGIN_US WRK_US OTHER_CORES
 
+# Runs WRK in the background and waits for it, so that Ctrl-C or SIGTERM reach the trap at
+# once (bash defers traps while a foreground child runs); cleanup stops it.
+run_wrk() { # output-file
+    "${WRK[@]}" >"$1" 2>&1 &
+    PID[wrk]=$!
+    local rc=0
+    wait "${PID[wrk]}" || rc=$?
+    unset "PID[wrk]"
+    return "$rc"
+}
+
 WRK=()
 wrk_cmd() { # secs url [lua]: sets WRK to a wrk command line, under `timeout` so it is bounded
     local secs=$1 url=$2 lua=${3:-}
@@ -428,7 +439,7 @@ measure() { # target threads
     case $t in mint | bare) lua=$TMP/post.lua ;; esac
     if [ "$WARMUP" != 0 ]; then
         wrk_cmd "$WARMUP" "$url" "$lua"
-        "${WRK[@]}" >/dev/null 2>&1 || true
+        run_wrk /dev/null || true
     fi
     mapfile -t pids < <(proc_tree "${PID[$server]}")
     wrk_cmd "$SECS" "$url" "$lua"
@@ -436,7 +447,7 @@ measure() { # target threads
 
     local c0 o0 h0 w0 c1 o1 h1 w1 out="$TMP/wrk-$key.txt"
     c0=$(cpu_ticks "${pids[@]}"); o0=$(cpu_ticks "${PID[origin]}"); h0=$(host_ticks); children_cpu_ms; w0=$CHILD_MS
-    "${WRK[@]}" >"$out" 2>&1 || die "wrk $key failed: $(cat "$out")"
+    run_wrk "$out" || die "wrk $key failed: $(cat "$out")"
     c1=$(cpu_ticks "${pids[@]}"); o1=$(cpu_ticks "${PID[origin]}"); h1=$(host_ticks); children_cpu_ms; w1=$CHILD_MS
 
     [ "$(proc_tree "${PID[$server]}" | wc -l)" = "${#pids[@]}" ] || log "warning: $server's process count changed during the run"
@@ -492,7 +503,11 @@ os_threads() { # pid...: kernel threads (tasks) across the processes
 
 # --- reports --------------------------------------------------------------------------------
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-thousands() { awk -v v="$1" 'BEGIN { s = sprintf("%d", v + 0.5); while (s ~ /[0-9]{4}/) sub(/[0-9]{3}($|,)/, ",&", s); print s }'; }
+thousands() { # 77595.12 -> 77,595
+    awk -v v="$1" 'BEGIN { s = sprintf("%d", v + 0.5); out = ""
+        while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+        print s out }'
+}
 label() {
     case $1 in
         mint) echo "mint (POST, gateway)" ;; bare) echo "bare responder (POST)" ;;

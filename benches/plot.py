@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 SHORT = {
     "mint": "mint\n(gateway POST)",
@@ -52,7 +53,8 @@ def main(src, dst):
     threads = settings["server_threads"]
     by_key = {(t["name"], t["threads"]): t for t in res["targets"]}
 
-    fig, axes = plt.subplots(3, 1, figsize=(12, 12.5), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(max(11, 2 + 1.05 * len(names) * len(threads)), 12.5),
+                             sharex=True)
     width = 0.8 / len(threads)
     for ax, (title, field, rfield, fmt) in zip(axes, PANELS):
         top = 0.0
@@ -77,6 +79,8 @@ def main(src, dst):
                             ha="center", va="bottom", fontsize=7.5, linespacing=1.15)
                 top = max(top, v)
         ax.set_ylim(0, top * 1.45 if top > 0 else 1)
+        if field == "rps":
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         ax.set_title(title, fontsize=10, loc="left")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
@@ -93,10 +97,11 @@ def main(src, dst):
         f"{m['cores']} cores\nratios on the bars: this target ÷ the named one, same thread count",
         fontsize=11)
     fig.text(0.01, 0.005,
-             f"gateway {commit} · {v['rustc']} · {v['nginx']} · {v['wrk']} · {m['cpu']} · "
-             f"{res['date']} · CPU from /proc/PID/stat utime/stime over the measured run",
-             fontsize=7, color="#555")
-    fig.tight_layout(rect=(0, 0.015, 1, 0.96))
+             f"gateway {commit} · {v['rustc']} · {v['nginx']} · {v['wrk']} · {m['cpu']} · {res['date']}\n"
+             "CPU per request: utime+stime of the server's processes (/proc/PID/stat) over the "
+             "measured run ÷ requests completed; origin and wrk not included",
+             fontsize=7.5, color="#555")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.96))
     fig.savefig(dst, dpi=110)
 
 
