@@ -90,11 +90,13 @@ def main(src, dst):
     axes[-1].set_xticklabels([SHORT.get(n, n) for n in names], fontsize=9)
 
     m, v = res["machine"], res["versions"]
+    other = max((t.get("other_load_cores") or 0) for t in res["targets"])
     commit = v["gateway_commit"][:10] + (" (dirty)" if v.get("gateway_dirty") else "")
     fig.suptitle(
         f"presign-gateway under load: wrk -t{settings['wrk_threads']} -c{settings['connections']} "
-        f"-d{settings['duration_s']}s, server threads {', '.join(map(str, threads))}, "
-        f"{m['cores']} cores\nratios on the bars: this target ÷ the named one, same thread count",
+        f"-d{settings['duration_s']}s · server threads: {', '.join(map(str, threads))} · "
+        f"{m['cores']} cores · other load up to {other:.2f} cores\n"
+        "ratios on the bars: this target ÷ the named one, same thread count",
         fontsize=11)
     fig.text(0.01, 0.005,
              f"gateway {commit} · {v['rustc']} · {v['nginx']} · {v['wrk']} · {m['cpu']} · {res['date']}\n"
