@@ -53,7 +53,7 @@ def main(src, dst):
     threads = settings["server_threads"]
     by_key = {(t["name"], t["threads"]): t for t in res["targets"]}
 
-    fig, axes = plt.subplots(3, 1, figsize=(max(11, 2 + 1.05 * len(names) * len(threads)), 12.5),
+    fig, axes = plt.subplots(3, 1, figsize=(max(11, 2 + 1.15 * len(names) * len(threads)), 12.5),
                              sharex=True)
     width = 0.8 / len(threads)
     for ax, (title, field, rfield, fmt) in zip(axes, PANELS):
@@ -76,7 +76,8 @@ def main(src, dst):
                     ax.bar(x, v, width * 0.9, color=colour, label=label)
                 text = "\n".join([fmt(v)] + ratio_lines(t, rfield))
                 ax.annotate(text, (x, v), xytext=(0, 3), textcoords="offset points",
-                            ha="center", va="bottom", fontsize=7.5, linespacing=1.15)
+                            ha="center", va="bottom", fontsize=7.5 if len(threads) == 1 else 6.8,
+                            linespacing=1.15)
                 top = max(top, v)
         ax.set_ylim(0, top * 1.45 if top > 0 else 1)
         if field == "rps":
