@@ -80,7 +80,7 @@ fn unfit_gateway_secret_is_a_startup_error() {
 /// One start-up line says where it listens, which store it uses and which dialects are on.
 #[test]
 fn startup_line_names_listener_store_and_dialects() {
-    let gw = Gateway::start(GatewayOpts { capture_log: true, no_rust_log: true, ..Default::default() });
+    let gw = Gateway::start(GatewayOpts { no_rust_log: true, ..Default::default() });
     let log = gw.log();
     let line =
         log.lines().find(|l| l.contains("listening on")).unwrap_or_else(|| panic!("no start line in {log}"));

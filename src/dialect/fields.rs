@@ -37,7 +37,11 @@ impl<'a> Fields<'a> {
         }
         let mut de = serde_json::Deserializer::from_slice(body);
         let top = de.deserialize_any(TopVisitor).and_then(|t| de.end().map(|()| t)).map_err(|e| {
-            ApiError::MalformedBody(if e.is_syntax() || e.is_eof() { "invalid JSON".into() } else { e.to_string() })
+            ApiError::MalformedBody(if e.is_syntax() || e.is_eof() {
+                "invalid JSON".into()
+            } else {
+                e.to_string()
+            })
         })?;
         top.ok_or_else(|| ApiError::MalformedBody("expected a JSON object".into()))
     }
@@ -198,7 +202,8 @@ mod tests {
 
     #[test]
     fn escapes_nesting_and_duplicates() {
-        let f = Fields::parse(br#"{"a":"x\"y","n":{"deep":[1,{"k":2}]},"a2":[1],"d":"1","d":"2","z":true}"#).unwrap();
+        let f = Fields::parse(br#"{"a":"x\"y","n":{"deep":[1,{"k":2}]},"a2":[1],"d":"1","d":"2","z":true}"#)
+            .unwrap();
         assert_eq!(f.req_str("a").unwrap(), "x\"y");
         assert_eq!(f.req_str("d").unwrap(), "2", "the last of duplicate keys wins");
         assert!(f.req_str("n").is_err() && f.req_i64("a2").is_err() && f.req_str("z").is_err());
@@ -210,7 +215,9 @@ mod tests {
 
     #[test]
     fn bodies_must_be_objects() {
-        for b in [&b""[..], b"[]", b"\"x\"", b"{", b"{\"a\":\"\xff\"}", b"  ", b"{} x", b"[1,2]", b"null", b"1"] {
+        for b in
+            [&b""[..], b"[]", b"\"x\"", b"{", b"{\"a\":\"\xff\"}", b"  ", b"{} x", b"[1,2]", b"null", b"1"]
+        {
             assert!(matches!(Fields::parse(b), Err(ApiError::MalformedBody(_))), "{b:?}");
         }
         let msg = |b: &[u8]| match Fields::parse(b) {
