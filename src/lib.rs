@@ -30,7 +30,7 @@ mod upload;
 pub use config::{Config, ConfigError, RoutesConfig};
 pub use gateway::{Gateway, OriginHealthService};
 pub use metrics::{Metrics, MetricsApp};
-pub use routes::{RequestInfo, UploadRoute, UploadRoutes};
+pub use routes::{RequestId, RequestInfo, UploadRoute, UploadRoutes};
 pub use upload::auth::hash_key;
 
 /// Stage-by-stage entry points for `benches/mint.rs`; not a stable API.

@@ -57,7 +57,7 @@ impl Gateway {
             req.uri.path(),
             session.body_bytes_read(),
             session.body_bytes_sent(),
-            ctx.info.request_id.as_deref().unwrap_or("-"),
+            ctx.info.request_id.as_ref().map_or("-", |r| r.as_str()),
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::upload::auth::{ApiKeys, Caller};
 use crate::upload::error::ApiError;
 use crate::upload::rate_limit::RateLimiter;
 
-use super::request_info::RequestInfo;
+use super::request_info::{RequestId, RequestInfo};
 
 /// Shared by every request the upload routes answer.
 pub(crate) struct RouteContext {
@@ -110,17 +110,17 @@ impl RouteContext {
 }
 
 /// An error in the dialect's envelope, logged once here.
-pub(crate) fn dialect_error(dialect: Dialect, e: &ApiError, request_id: &str) -> Reply {
+pub(crate) fn dialect_error(dialect: Dialect, e: &ApiError, request_id: RequestId) -> Reply {
     if let ApiError::Internal(detail) = e {
         log::error!("{request_id} {}: {detail}", dialect.name());
     } else {
         log::debug!("{request_id} {}: {e}", dialect.name());
     }
-    let (status, body) = dialect.render_error(e, request_id);
+    let (status, body) = dialect.render_error(e, request_id.as_str());
     let reply = Reply::json(status, &body);
     match e {
         ApiError::RateLimited { retry_after_secs } => {
-            reply.header("retry-after", retry_after_secs.to_string())
+            reply.header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs))
         }
         _ => reply,
     }

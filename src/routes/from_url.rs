@@ -14,6 +14,7 @@ use crate::config::{ConfigError, RoutesConfig};
 use crate::content_type::is_media_type;
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::{apimall, Dialect};
+use crate::http_io::reply::X_REQUEST_ID;
 use crate::http_io::{send, Reply};
 use crate::ssrf::{sniff_content_type, FetchError, FetchPolicy, FetchResponse, Fetcher};
 use crate::store::{SpoolError, Spooled, Storage};
@@ -67,11 +68,14 @@ pub(crate) async fn handle(
     let reply = match result {
         Ok(s) => {
             ctx.metrics.stored_bytes.with_label_values(&["from_url"]).inc_by(s.size);
-            Reply::json(200, &apimall::render_stored(&s.url, &s.key, &s.content_type, s.size, &request_id))
+            Reply::json(
+                200,
+                &apimall::render_stored(&s.url, &s.key, &s.content_type, s.size, request_id.as_str()),
+            )
         }
-        Err(e) => dialect_error(Dialect::ApiMall, &e, &request_id),
+        Err(e) => dialect_error(Dialect::ApiMall, &e, request_id),
     };
-    send(session, reply.header("x-request-id", request_id), &ctx.cors, origin).await
+    send(session, reply.request_id(X_REQUEST_ID, request_id), &ctx.cors, origin).await
 }
 
 /// The `presign_from_url_total` label: `ok` or the refusal reason.

@@ -4,12 +4,13 @@ use pingora::proxy::Session;
 use time::OffsetDateTime;
 
 use crate::dialect::Dialect;
+use crate::http_io::reply::X_REQUEST_ID;
 use crate::http_io::{send, Reply};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{mint, size_cap};
 
 use super::context::{dialect_error, RouteContext};
-use super::request_info::RequestInfo;
+use super::request_info::{RequestId, RequestInfo};
 
 pub(crate) async fn handle(
     ctx: &RouteContext,
@@ -19,14 +20,14 @@ pub(crate) async fn handle(
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
     let request_id = info.assign_request_id();
-    let reply = match answer(ctx, session, dialect, &request_id, info).await {
+    let reply = match answer(ctx, session, dialect, request_id, info).await {
         Ok(body) => {
             ctx.metrics.record_minted(dialect.name());
             Reply::json_text(200, body)
         }
-        Err(e) => dialect_error(dialect, &e, &request_id),
+        Err(e) => dialect_error(dialect, &e, request_id),
     };
-    send(session, reply.header("x-request-id", request_id), &ctx.cors, origin).await
+    send(session, reply.request_id(X_REQUEST_ID, request_id), &ctx.cors, origin).await
 }
 
 /// The success body, or why there is none.
@@ -34,7 +35,7 @@ async fn answer(
     ctx: &RouteContext,
     session: &mut Session,
     dialect: Dialect,
-    request_id: &str,
+    request_id: RequestId,
     info: &mut RequestInfo,
 ) -> Result<String, ApiError> {
     let caller = ctx.admit(session, dialect, info)?.clone();
@@ -47,5 +48,5 @@ async fn answer(
     let base = ctx.base_url(session)?;
     let minted = mint(&ctx.storage, &base, &caller, &input, OffsetDateTime::now_utc());
     log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
-    Ok(dialect.render_success(&minted, request_id))
+    Ok(dialect.render_success(&minted, request_id.as_str()))
 }

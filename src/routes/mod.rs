@@ -23,7 +23,7 @@ mod preflight;
 mod request_info;
 mod table;
 
-pub use request_info::RequestInfo;
+pub use request_info::{RequestId, RequestInfo};
 
 use std::sync::Arc;
 

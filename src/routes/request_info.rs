@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::request_id::{new_request_id, now_ms};
+pub use crate::request_id::RequestId;
 
 /// What the upload routes learned about a request, for the caller's access log and metrics.
 #[derive(Debug, Default, Clone)]
@@ -12,14 +12,14 @@ pub struct RequestInfo {
     pub dialect: Option<&'static str>,
     /// The API key's configured id (never the key).
     pub key_id: Option<Arc<str>>,
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 impl RequestInfo {
     /// A fresh `req_<ULID>` for this request, kept here for the access log and returned.
-    pub fn assign_request_id(&mut self) -> String {
-        let id = new_request_id(now_ms());
-        self.request_id = Some(id.clone());
+    pub fn assign_request_id(&mut self) -> RequestId {
+        let id = RequestId::now();
+        self.request_id = Some(id);
         id
     }
 }

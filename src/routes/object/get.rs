@@ -9,7 +9,9 @@ use pingora::proxy::Session;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::content_type::is_media_type;
+use crate::http_io::reply::X_AMZ_REQUEST_ID;
 use crate::http_io::{header_bytes, Reply};
+use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::store::{LocalStore, ObjectMeta};
 
@@ -26,11 +28,11 @@ pub(super) async fn serve_object(
     store: &LocalStore,
     session: &mut Session,
     key: &str,
-    rid: &str,
+    rid: RequestId,
 ) -> Result<Option<Reply>, S3Error> {
     let meta = store.meta(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
     if header_bytes(session, "if-none-match").is_some_and(|v| etag_matches(v, &meta.etag)) {
-        return Ok(Some(Reply::empty(304).header("etag", meta.etag)));
+        return Ok(Some(Reply::empty(304).header_str(header::ETAG, &meta.etag)));
     }
     let range = header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok());
     let (status, start, end) = match parse_range(range, meta.size) {
@@ -38,7 +40,7 @@ pub(super) async fn serve_object(
         RangeSpec::Partial(s, e) => (206, s, e),
         RangeSpec::Unsatisfiable => {
             let reply = Reply::s3(&S3Error::INVALID_RANGE, session.req_header().uri.path(), rid);
-            return Ok(Some(reply.header("content-range", format!("bytes */{}", meta.size))));
+            return Ok(Some(reply.header_str(header::CONTENT_RANGE, &format!("bytes */{}", meta.size))));
         }
     };
     let count = if meta.size == 0 { 0 } else { end - start + 1 };
@@ -56,8 +58,13 @@ pub(super) async fn serve_object(
 }
 
 /// The response header of an object.
-fn object_header(status: u16, meta: &ObjectMeta, count: u64, rid: &str) -> pingora::Result<ResponseHeader> {
-    let mut h = ResponseHeader::build(status, Some(10))?;
+fn object_header(
+    status: u16,
+    meta: &ObjectMeta,
+    count: u64,
+    rid: RequestId,
+) -> pingora::Result<ResponseHeader> {
+    let mut h = ResponseHeader::build_no_case(status, Some(10))?;
     h.insert_header(header::CONTENT_TYPE, meta.content_type.as_str())?;
     h.insert_header(header::CONTENT_LENGTH, count.to_string())?;
     h.insert_header(header::ETAG, meta.etag.as_str())?;
@@ -68,7 +75,7 @@ fn object_header(status: u16, meta: &ObjectMeta, count: u64, rid: &str) -> pingo
         h.insert_header(header::CONTENT_DISPOSITION, "attachment")?;
         h.insert_header(header::CONTENT_SECURITY_POLICY, "sandbox")?;
     }
-    h.insert_header("x-amz-request-id", rid)?;
+    h.insert_header(X_AMZ_REQUEST_ID, rid.as_str())?;
     Ok(h)
 }
 

@@ -16,7 +16,9 @@ mod put;
 use pingora::proxy::Session;
 use time::OffsetDateTime;
 
+use crate::http_io::reply::X_AMZ_REQUEST_ID;
 use crate::http_io::{send, Reply};
+use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::sigv4::{verify_presigned, PresignedRequest};
 
@@ -35,14 +37,15 @@ pub(crate) async fn handle(
     let path = session.req_header().uri.path().to_string();
     let reply = match key {
         None => Err(S3Error::INVALID_KEY),
-        Some(key) => answer(ctx, session, &key, &rid).await,
+        Some(key) => answer(ctx, session, &key, rid).await,
     };
     match reply {
-        Ok(Some(reply)) => send(session, reply.header("x-amz-request-id", rid), &ctx.cors, origin).await,
+        Ok(Some(reply)) => send(session, reply.request_id(X_AMZ_REQUEST_ID, rid), &ctx.cors, origin).await,
         // Already streamed.
         Ok(None) => Ok(()),
         Err(e) => {
-            send(session, Reply::s3(&e, &path, &rid).header("x-amz-request-id", rid), &ctx.cors, origin).await
+            let reply = Reply::s3(&e, &path, rid).request_id(X_AMZ_REQUEST_ID, rid);
+            send(session, reply, &ctx.cors, origin).await
         }
     }
 }
@@ -52,7 +55,7 @@ async fn answer(
     ctx: &RouteContext,
     session: &mut Session,
     key: &str,
-    rid: &str,
+    rid: RequestId,
 ) -> Result<Option<Reply>, S3Error> {
     let local = ctx.storage.local();
     match (session.req_header().method.as_str(), local) {
@@ -77,7 +80,7 @@ fn verify_url(ctx: &RouteContext, session: &Session, method: &str) -> Result<(),
 }
 
 /// Our fault: logged with the request id, answered as S3's InternalError.
-fn internal(rid: &str, key: &str, detail: impl std::fmt::Display) -> S3Error {
+fn internal(rid: RequestId, key: &str, detail: impl std::fmt::Display) -> S3Error {
     log::error!("{rid} store {key}: {detail}");
     S3Error::INTERNAL
 }

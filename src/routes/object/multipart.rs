@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::content_type::type_for_key;
 use crate::http_io::{header_bytes, Reply};
+use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::store::{Spool, SpoolError};
 
@@ -26,7 +27,7 @@ pub(super) async fn post_object(
     ctx: &RouteContext,
     session: &mut Session,
     key: &str,
-    rid: &str,
+    rid: RequestId,
 ) -> Result<Reply, S3Error> {
     verify_url(ctx, session, "POST")?;
     let boundary = header_bytes(session, "content-type")
@@ -81,7 +82,7 @@ enum FormError {
 }
 
 impl FormError {
-    fn into_s3(self, rid: &str, key: &str) -> S3Error {
+    fn into_s3(self, rid: RequestId, key: &str) -> S3Error {
         match self {
             FormError::NoFile => S3Error::NO_FILE_FIELD,
             FormError::TooLarge => S3Error::ENTITY_TOO_LARGE,

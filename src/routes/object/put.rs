@@ -5,6 +5,7 @@ use pingora::proxy::Session;
 
 use crate::content_type::is_acceptable_content_type;
 use crate::http_io::{declared_length, header_bytes, Reply};
+use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::store::{LocalStore, Spool, SpoolError, Spooled};
 
@@ -16,7 +17,7 @@ pub(super) async fn put_object(
     store: &LocalStore,
     session: &mut Session,
     key: &str,
-    rid: &str,
+    rid: RequestId,
 ) -> Result<Reply, S3Error> {
     verify_url(ctx, session, "PUT")?;
     let len = declared_length(session).ok_or(S3Error::MISSING_CONTENT_LENGTH)?;
@@ -33,7 +34,7 @@ pub(super) async fn put_object(
     let done = receive_body(session, spool, len, rid, key).await?;
     let meta = store.commit(done, key, &content_type).await.map_err(|e| internal(rid, key, e))?;
     ctx.metrics.stored_bytes.with_label_values(&["put"]).inc_by(meta.size);
-    Ok(Reply::empty(200).header("etag", meta.etag))
+    Ok(Reply::empty(200).header_str(http::header::ETAG, &meta.etag))
 }
 
 /// The request body into `spool`, exactly `len` bytes, fsynced. On any failure the spool's
@@ -42,7 +43,7 @@ async fn receive_body(
     session: &mut Session,
     mut spool: Spool,
     len: u64,
-    rid: &str,
+    rid: RequestId,
     key: &str,
 ) -> Result<Spooled, S3Error> {
     loop {
