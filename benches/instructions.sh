@@ -26,6 +26,7 @@ TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
+if [ -n "${INSTR_KEEP:-}" ]; then trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; echo "kept $TMP"' EXIT; fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # port pid: until something accepts on the port (the process must stay alive)
@@ -85,8 +86,7 @@ server_cmd() { # target port: the command line of the server under test
         mint | gw)
             gateway_conf "$2" >"$TMP/gw-$2.yaml"
             echo "$GATEWAY -c $TMP/gw-$2.yaml" ;;
-        bare) echo "env BARE_WORK_STEALING=false $BIN/examples/bare 127.0.0.1:$2 1" ;;
-        bareproxy) echo "env BARE_WORK_STEALING=false BARE_PROXY=127.0.0.1:$ORIGIN_PORT $BIN/examples/bare 127.0.0.1:$2 1" ;;
+        bare | bareproxy) echo "$BIN/examples/bare 127.0.0.1:$2 1" ;;
         *) echo "unknown target $1" >&2; return 2 ;;
     esac
 }
@@ -96,7 +96,10 @@ measure() { # target method path
     port=$(free_port)
     local out="$TMP/$name.callgrind"
     # shellcheck disable=SC2046 # the command line is split on purpose
-    RUST_LOG=error valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+    # The environment goes to valgrind itself: it does not follow an exec of the server.
+    local envs=(BARE_WORK_STEALING=false RUST_LOG=error)
+    [ "$name" = bareproxy ] && envs+=("BARE_PROXY=127.0.0.1:$ORIGIN_PORT")
+    env "${envs[@]}" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
         $(server_cmd "$name" "$port") >"$TMP/$name.log" 2>&1 &
     pid=$!; PIDS+=("$pid")
     wait_port "$port" "$pid"
@@ -107,7 +110,7 @@ measure() { # target method path
     callgrind_control -i off "$pid" >/dev/null
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    total=$(cat "$out"* | awk '/^summary:/ {s+=$2} END {print s+0}')
+    total=$(awk '/^summary:/ {print $2; exit}' "$out.1")
     printf '%-10s %10.0f instructions/request\n' "$name" "$(echo "$total / $N" | bc -l)"
     echo "$name $(echo "$total / $N" | bc -l)" >>"$TMP/results"
 }

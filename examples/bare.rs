@@ -71,8 +71,10 @@ fn main() {
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, Bare { upstream: env("BARE_PROXY") });
+    let mut proxy = pingora::proxy::http_proxy_service(
+        &server.configuration,
+        Bare { upstream: env("BARE_PROXY").filter(|v| !v.is_empty()) },
+    );
     proxy.add_tcp(&listen);
     server.add_service(proxy);
     server.run_forever();

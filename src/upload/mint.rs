@@ -9,7 +9,7 @@ use crate::config::MAX_FILE_SIZE;
 use crate::content_type::extension_for;
 use crate::store::{BaseUrl, Storage};
 use crate::upload::auth::Caller;
-use crate::upload::object_key::{date_parts, random_token};
+use crate::upload::object_key::{date_parts, push_padded, push_random_token};
 
 /// The cap on one upload: the pages' 100 MB, or the store's own limit when lower.
 pub fn size_cap(storage: &Storage) -> u64 {
@@ -73,24 +73,48 @@ pub fn new_asset_id() -> String {
     format!("re_{n}")
 }
 
-/// Build the object key for a caller.
+/// Build the object key for a caller, written into one string.
 pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_id: Option<&str>) -> String {
-    let ns = caller.namespace();
     let ext = input.ext.as_deref().or_else(|| extension_for(&input.content_type));
-    let dot_ext = ext.map(|e| format!(".{e}")).unwrap_or_default();
     let (y, m, d) = date_parts(now);
-    let token = random_token();
-    match input.key_style {
-        KeyStyle::Dated if input.stem.is_empty() => {
-            format!("{ns}/{y:04}/{m:02}/{d:02}/{token}{dot_ext}")
-        }
-        KeyStyle::Dated => format!("{ns}/{y:04}/{m:02}/{d:02}/{token}-{}{dot_ext}", input.stem),
-        KeyStyle::Compact => {
-            let base = input.prefix.as_deref().unwrap_or(&ns);
-            format!("{base}/{y:04}{m:02}{d:02}-{token}{dot_ext}")
-        }
-        KeyStyle::Asset => format!("{ns}/assets/{}{dot_ext}", asset_id.unwrap_or(&token)),
+    let mut key = String::with_capacity(64 + input.stem.len() + input.prefix.as_ref().map_or(0, String::len));
+    match (input.key_style, &input.prefix) {
+        (KeyStyle::Compact, Some(prefix)) => key.push_str(prefix),
+        _ => caller.push_namespace(&mut key),
     }
+    key.push('/');
+    match input.key_style {
+        KeyStyle::Dated => {
+            for (n, width) in [(y as u32, 4), (u32::from(m), 2), (u32::from(d), 2)] {
+                push_padded(&mut key, n, width);
+                key.push('/');
+            }
+            push_random_token(&mut key);
+            if !input.stem.is_empty() {
+                key.push('-');
+                key.push_str(&input.stem);
+            }
+        }
+        KeyStyle::Compact => {
+            push_padded(&mut key, y as u32, 4);
+            push_padded(&mut key, u32::from(m), 2);
+            push_padded(&mut key, u32::from(d), 2);
+            key.push('-');
+            push_random_token(&mut key);
+        }
+        KeyStyle::Asset => {
+            key.push_str("assets/");
+            match asset_id {
+                Some(id) => key.push_str(id),
+                None => push_random_token(&mut key),
+            }
+        }
+    }
+    if let Some(e) = ext {
+        key.push('.');
+        key.push_str(e);
+    }
+    key
 }
 
 /// Mint the URLs for a validated request.

@@ -16,15 +16,42 @@ const MAX_STEM_CHARS: usize = 64;
 
 const B32: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
+/// Length of a [`random_token`].
+pub const TOKEN_LEN: usize = 16;
+
 /// 16 lowercase base32 characters (80 bits) of randomness.
-pub fn random_token() -> String {
+pub fn random_token() -> [u8; TOKEN_LEN] {
     let mut b = [0u8; 10];
     rand::thread_rng().fill_bytes(&mut b);
     let mut v: u128 = 0;
     for x in b {
         v = (v << 8) | u128::from(x);
     }
-    (0..16).rev().map(|i| B32[((v >> (5 * i)) & 31) as usize] as char).collect()
+    let mut out = [0u8; TOKEN_LEN];
+    for (i, c) in out.iter_mut().enumerate() {
+        *c = B32[((v >> (5 * (TOKEN_LEN - 1 - i))) & 31) as usize];
+    }
+    out
+}
+
+/// Append a [`random_token`].
+pub fn push_random_token(out: &mut String) {
+    // Base32 digits are ASCII.
+    out.push_str(std::str::from_utf8(&random_token()).unwrap_or_default());
+}
+
+/// Append `n` in decimal, zero-padded to `width` digits.
+pub fn push_padded(out: &mut String, n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    while n > 0 || i == digits.len() {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// A filename as the client sent it, checked: no control characters, no path separators
@@ -114,7 +141,13 @@ mod tests {
     fn tokens_are_16_base32_and_distinct() {
         let a = random_token();
         assert_eq!(a.len(), 16);
-        assert!(a.bytes().all(|b| B32.contains(&b)));
+        assert!(a.iter().all(|b| B32.contains(b)));
+        let mut s = String::new();
+        push_padded(&mut s, 7, 2);
+        push_padded(&mut s, 2026, 4);
+        push_padded(&mut s, 0, 2);
+        push_padded(&mut s, 123, 2);
+        assert_eq!(s, "07202600123");
         let set: std::collections::HashSet<_> = (0..10_000).map(|_| random_token()).collect();
         assert_eq!(set.len(), 10_000);
     }
