@@ -11,10 +11,11 @@
 //! Layers, top to bottom (each uses only those below it): `gateway` (the binary's proxy) →
 //! `routes` (the plugin and its handlers) → `dialect` (wire formats), `http_io` (our answers) →
 //! `upload` (auth, keys, minting) → `store`, `ssrf`, `sigv4` → `config`, `content_type`,
-//! `s3_error`, `metrics`, `request_id`.
+//! `decimal`, `s3_error`, `metrics`, `request_id`.
 
 pub mod config;
 mod content_type;
+mod decimal;
 mod dialect;
 mod gateway;
 mod http_io;

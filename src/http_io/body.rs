@@ -20,7 +20,7 @@ pub async fn finish_unread_body(session: &mut Session) {
         return;
     }
     // A client waiting for 100 Continue sends no body: draining would only stall the answer.
-    if header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue")) {
+    if header_bytes(session, http::header::EXPECT).is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue")) {
         session.set_keepalive(None);
         return;
     }
@@ -49,7 +49,8 @@ pub async fn finish_unread_body(session: &mut Session) {
 /// Answer `Expect: 100-continue` once the request is known to be acceptable, so the client
 /// sends the body now (curl waits a second otherwise). Refusals are sent before it instead.
 pub async fn continue_if_expected(session: &mut Session) {
-    let expects = header_bytes(session, "expect").is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    let expects =
+        header_bytes(session, http::header::EXPECT).is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
     if expects {
         if let Ok(h) = pingora::http::ResponseHeader::build(100, Some(0)) {
             if let Err(e) = session.write_response_header(Box::new(h), false).await {

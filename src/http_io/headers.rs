@@ -2,8 +2,9 @@
 
 use pingora::proxy::Session;
 
-/// A request header as bytes.
-pub fn header_bytes<'a>(session: &'a Session, name: &str) -> Option<&'a [u8]> {
+/// A request header as bytes, looked up by a typed name (no parsing or hashing of a string
+/// name per lookup).
+pub fn header_bytes(session: &Session, name: http::header::HeaderName) -> Option<&[u8]> {
     session.req_header().headers.get(name).map(|v| v.as_bytes())
 }
 

@@ -4,6 +4,7 @@
 //! Handlers take this context, never the plugin, so the layers only point down:
 //! [`UploadRoutes`](super::UploadRoutes) dispatches to the handlers, the handlers use this.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use pingora::proxy::Session;
@@ -70,7 +71,9 @@ impl RouteContext {
         if !self.is_gateway_host(session) {
             return Err(ApiError::NonGatewayHost);
         }
-        let caller = self.keys.authenticate(header_bytes(session, "authorization"), dialect.auth_style())?;
+        let caller = self
+            .keys
+            .authenticate(header_bytes(session, http::header::AUTHORIZATION), dialect.auth_style())?;
         info.key_id = Some(caller.key_id.clone());
         if !self.limiter.admit(&caller.key_id) {
             return Err(ApiError::RateLimited { retry_after_secs: 1 });
@@ -99,12 +102,13 @@ impl RouteContext {
     }
 
     /// The base for URLs: the configured one, else the address the client reached.
-    pub fn base_url(&self, session: &Session) -> Result<BaseUrl, ApiError> {
+    pub fn base_url(&self, session: &Session) -> Result<Cow<'_, BaseUrl>, ApiError> {
         if let Some(b) = &self.public_base {
-            return Ok(b.clone());
+            return Ok(Cow::Borrowed(b));
         }
         request_host(session)
             .and_then(BaseUrl::from_host)
+            .map(Cow::Owned)
             .ok_or_else(|| ApiError::MalformedBody("a valid Host header is required".into()))
     }
 }

@@ -125,7 +125,7 @@ async fn run(
     session: &mut Session,
     info: &mut RequestInfo,
 ) -> Result<Stored, ApiError> {
-    let caller = ctx.admit(session, Dialect::ApiMall, info)?.clone();
+    let caller = ctx.admit(session, Dialect::ApiMall, info)?;
     let req = parse_request(&ctx.read_json(session).await?)?;
     let base = ctx.base_url(session)?;
     let fetcher = svc.fetcher.as_ref().ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
@@ -146,7 +146,7 @@ async fn run(
         key_style: KeyStyle::Dated,
         method: UploadMethod::Put,
     };
-    let key = build_key(&input, &caller, OffsetDateTime::now_utc(), None);
+    let key = build_key(&input, caller, OffsetDateTime::now_utc(), None);
     let meta = ctx
         .storage
         .commit(spooled, &key, &content_type)

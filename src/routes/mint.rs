@@ -19,8 +19,10 @@ pub(crate) async fn handle(
     origin: Option<&str>,
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
-    let request_id = info.assign_request_id();
-    let reply = match answer(ctx, session, dialect, request_id, info).await {
+    // One clock read serves the request id and the signature.
+    let now = OffsetDateTime::now_utc();
+    let request_id = info.assign_request_id_at(now);
+    let reply = match answer(ctx, session, dialect, request_id, now, info).await {
         Ok(body) => {
             ctx.metrics.record_minted(dialect.name());
             Reply::json_text(200, body)
@@ -36,17 +38,18 @@ async fn answer(
     session: &mut Session,
     dialect: Dialect,
     request_id: RequestId,
+    now: OffsetDateTime,
     info: &mut RequestInfo,
 ) -> Result<String, ApiError> {
-    let caller = ctx.admit(session, dialect, info)?.clone();
+    let caller = ctx.admit(session, dialect, info)?;
     let body = ctx.read_json(session).await?;
-    let input = dialect.parse(&body, &caller)?;
+    let input = dialect.parse(&body, caller)?;
     // A URL for a size the store would refuse is never handed out.
     if input.size.is_some_and(|n| n > ctx.storage.max_upload_bytes) {
         return Err(ApiError::InvalidFileSize { max: size_cap(&ctx.storage) });
     }
     let base = ctx.base_url(session)?;
-    let minted = mint(&ctx.storage, &base, &caller, &input, OffsetDateTime::now_utc());
+    let minted = mint(&ctx.storage, &base, caller, &input, now);
     log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
     Ok(dialect.render_success(&minted, request_id.as_str()))
 }

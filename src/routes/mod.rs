@@ -131,8 +131,11 @@ impl UploadRoutes {
         route: UploadRoute,
         info: &mut RequestInfo,
     ) -> pingora::Result<()> {
-        let origin =
-            self.ctx.cors.allowed(crate::http_io::header_bytes(session, "origin")).map(str::to_owned);
+        let origin = self
+            .ctx
+            .cors
+            .allowed(crate::http_io::header_bytes(session, http::header::ORIGIN))
+            .map(str::to_owned);
         let origin = origin.as_deref();
         if session.req_header().method == http::Method::OPTIONS {
             info.route = "preflight";

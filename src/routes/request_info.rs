@@ -18,7 +18,13 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// A fresh `req_<ULID>` for this request, kept here for the access log and returned.
     pub fn assign_request_id(&mut self) -> RequestId {
-        let id = RequestId::now();
+        self.assign_request_id_at(time::OffsetDateTime::now_utc())
+    }
+
+    /// [`Self::assign_request_id`] for a clock already read.
+    pub fn assign_request_id_at(&mut self, now: time::OffsetDateTime) -> RequestId {
+        let ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let id = RequestId::new(ms);
         self.request_id = Some(id);
         id
     }

@@ -10,8 +10,6 @@
 //! before `X-Amz-SignedHeaders`; the canonical query is hashed out of the URL in pieces.
 //! The payload is `UNSIGNED-PAYLOAD`: the body is unknown when the URL is minted.
 
-use std::fmt::Write as _;
-
 use time::OffsetDateTime;
 
 use crate::sigv4::{
@@ -160,8 +158,7 @@ fn write_auth_params(
     url.push_str("&X-Amz-Date=");
     url.push_str(date.as_str());
     url.push_str("&X-Amz-Expires=");
-    // Writing to a String cannot fail.
-    let _ = write!(url, "{}", expires_in.clamp(1, MAX_EXPIRES_SECS));
+    crate::decimal::push_u64(url, u64::from(expires_in.clamp(1, MAX_EXPIRES_SECS)));
     let signed_start = url.len();
     url.push_str("&X-Amz-SignedHeaders=");
     headers.write_signed_headers(&mut EncodeComponent(url));

@@ -19,6 +19,13 @@ pub fn is_unreserved(b: u8) -> bool {
 /// Percent-encodes `input` into `out`, keeping unreserved bytes (and `/` when `keep_slash`).
 pub fn encode_into<S: Sink + ?Sized>(out: &mut S, input: &[u8], keep_slash: bool) {
     let keep = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
+    // Most keys and paths need no escape at all: one check, one write.
+    if input.iter().all(|&b| keep(b)) {
+        if let Ok(s) = std::str::from_utf8(input) {
+            out.put(s);
+        }
+        return;
+    }
     let mut rest = input;
     while !rest.is_empty() {
         let run = rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());

@@ -1,10 +1,12 @@
 //! [`BaseUrl`]: the scheme and authority URLs are built on, and the one place a host and a
 //! port are joined into an authority.
 
+use std::borrow::Cow;
+
 /// The scheme and authority URLs are built on, e.g. `http` + `127.0.0.1:8080`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl {
-    pub scheme: String,
+    pub scheme: Cow<'static, str>,
     pub authority: String,
 }
 
@@ -21,7 +23,7 @@ impl BaseUrl {
             Some(p) => format!("{host}:{p}"),
             None => host.to_string(),
         };
-        Some(Self { scheme: u.scheme().to_string(), authority })
+        Some(Self { scheme: Cow::Owned(u.scheme().to_string()), authority })
     }
 
     /// From the request's Host header: plain http, exactly the authority the client used.
@@ -31,7 +33,7 @@ impl BaseUrl {
             && host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-        ok.then(|| Self { scheme: "http".into(), authority: host.to_ascii_lowercase() })
+        ok.then(|| Self { scheme: Cow::Borrowed("http"), authority: host.to_ascii_lowercase() })
     }
 
     pub fn join(&self, path: &str) -> String {

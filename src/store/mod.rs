@@ -131,7 +131,10 @@ impl Storage {
         expires_in: u32,
         now: OffsetDateTime,
     ) -> String {
-        let path = format!("{}/{key}", self.gateway_path);
+        let mut path = String::with_capacity(self.gateway_path.len() + 1 + key.len());
+        for part in [self.gateway_path.as_str(), "/", key] {
+            path.push_str(part);
+        }
         self.gateway_signer.presign_url(
             &PresignRequest {
                 method,
@@ -152,7 +155,7 @@ impl Storage {
                 let mut url = String::with_capacity(
                     base.scheme.len() + 3 + base.authority.len() + self.gateway_path.len() + 1 + key.len(),
                 );
-                for part in [base.scheme.as_str(), "://", &base.authority, &self.gateway_path, "/", key] {
+                for part in [&*base.scheme, "://", &base.authority, &self.gateway_path, "/", key] {
                     url.push_str(part);
                 }
                 url

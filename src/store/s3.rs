@@ -65,7 +65,7 @@ impl S3Store {
             .build()
             .map_err(|e| ConfigError::new("storage.s3", format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
-            scheme: endpoint.scheme,
+            scheme: endpoint.scheme.into_owned(),
             host,
             path_prefix,
             public_base: c.public_base_url.clone(),

@@ -39,18 +39,7 @@ impl Caller {
     /// Append [`Self::namespace`].
     pub fn push_namespace(&self, out: &mut String) {
         out.push_str("uploads/user/");
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut n = self.user_id;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+        crate::decimal::push_u64(out, self.user_id);
     }
 }
 

@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 
 use crate::config::MAX_FILE_SIZE;
 use crate::content_type::extension_for;
+use crate::decimal::{push_padded, Decimal};
 use crate::store::{BaseUrl, Storage};
 use crate::upload::auth::Caller;
-use crate::upload::object_key::{date_parts, push_padded, push_random_token};
+use crate::upload::object_key::{date_parts, push_random_token};
 
 /// The cap on one upload: the pages' 100 MB, or the store's own limit when lower.
 pub fn size_cap(storage: &Storage) -> u64 {
@@ -85,7 +86,7 @@ pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_
     key.push('/');
     match input.key_style {
         KeyStyle::Dated => {
-            for (n, width) in [(y as u32, 4), (u32::from(m), 2), (u32::from(d), 2)] {
+            for (n, width) in [(y as u64, 4), (u64::from(m), 2), (u64::from(d), 2)] {
                 push_padded(&mut key, n, width);
                 key.push('/');
             }
@@ -96,9 +97,9 @@ pub fn build_key(input: &MintInput, caller: &Caller, now: OffsetDateTime, asset_
             }
         }
         KeyStyle::Compact => {
-            push_padded(&mut key, y as u32, 4);
-            push_padded(&mut key, u32::from(m), 2);
-            push_padded(&mut key, u32::from(d), 2);
+            push_padded(&mut key, y as u64, 4);
+            push_padded(&mut key, u64::from(m), 2);
+            push_padded(&mut key, u64::from(d), 2);
             key.push('-');
             push_random_token(&mut key);
         }
@@ -129,14 +130,17 @@ pub fn mint(
     let key = build_key(input, caller, now, asset_id.as_deref());
     let upload_url = match input.method {
         UploadMethod::Put => {
-            let len;
-            let mut headers: Vec<(&str, &str)> = Vec::with_capacity(2);
-            if let Some(size) = input.size {
-                len = size.to_string();
-                headers.push(("content-length", &len));
-            }
-            headers.push(("content-type", &input.content_type));
-            storage.presign_put(base, &key, &headers, input.expires_in, now)
+            let len = input.size.map(Decimal::new);
+            let ct = ("content-type", input.content_type.as_str());
+            let both;
+            let headers: &[(&str, &str)] = match &len {
+                Some(len) => {
+                    both = [("content-length", len.as_str()), ct];
+                    &both
+                }
+                None => std::slice::from_ref(&ct),
+            };
+            storage.presign_put(base, &key, headers, input.expires_in, now)
         }
         // The multipart body's boundary is unknown at mint time, so only host is signed.
         UploadMethod::MultipartPost => {

@@ -40,20 +40,6 @@ pub fn push_random_token(out: &mut String) {
     out.push_str(std::str::from_utf8(&random_token()).unwrap_or_default());
 }
 
-/// Append `n` in decimal, zero-padded to `width` digits.
-pub fn push_padded(out: &mut String, n: u32, width: usize) {
-    let mut digits = [b'0'; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    while n > 0 || i == digits.len() {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    let start = i.min(digits.len().saturating_sub(width));
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
-}
-
 /// A filename as the client sent it, checked: no control characters, no path separators
 /// or `..` tricks, bounded length. Returns (stem, extension) both cleaned for a key.
 pub fn check_filename(field: &'static str, name: &str) -> Result<(String, Option<String>), ApiError> {
@@ -142,12 +128,6 @@ mod tests {
         let a = random_token();
         assert_eq!(a.len(), 16);
         assert!(a.iter().all(|b| B32.contains(b)));
-        let mut s = String::new();
-        push_padded(&mut s, 7, 2);
-        push_padded(&mut s, 2026, 4);
-        push_padded(&mut s, 0, 2);
-        push_padded(&mut s, 123, 2);
-        assert_eq!(s, "07202600123");
         let set: std::collections::HashSet<_> = (0..10_000).map(|_| random_token()).collect();
         assert_eq!(set.len(), 10_000);
     }

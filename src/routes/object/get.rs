@@ -31,10 +31,10 @@ pub(super) async fn serve_object(
     rid: RequestId,
 ) -> Result<Option<Reply>, S3Error> {
     let meta = store.meta(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
-    if header_bytes(session, "if-none-match").is_some_and(|v| etag_matches(v, &meta.etag)) {
+    if header_bytes(session, http::header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &meta.etag)) {
         return Ok(Some(Reply::empty(304).header_str(header::ETAG, &meta.etag)));
     }
-    let range = header_bytes(session, "range").and_then(|v| std::str::from_utf8(v).ok());
+    let range = header_bytes(session, http::header::RANGE).and_then(|v| std::str::from_utf8(v).ok());
     let (status, start, end) = match parse_range(range, meta.size) {
         RangeSpec::Full => (200, 0, meta.size.saturating_sub(1)),
         RangeSpec::Partial(s, e) => (206, s, e),
@@ -51,7 +51,7 @@ pub(super) async fn serve_object(
         h.insert_header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", meta.size))
             .map_err(|e| internal(rid, key, e))?;
     }
-    let origin = ctx.cors.allowed(header_bytes(session, "origin"));
+    let origin = ctx.cors.allowed(header_bytes(session, http::header::ORIGIN));
     ctx.cors.decorate(&mut h, origin).map_err(|e| internal(rid, key, e))?;
     stream_file(session, h, file, start, count).await;
     Ok(None)

@@ -30,7 +30,7 @@ pub(super) async fn post_object(
     rid: RequestId,
 ) -> Result<Reply, S3Error> {
     verify_url(ctx, session, "POST")?;
-    let boundary = header_bytes(session, "content-type")
+    let boundary = header_bytes(session, http::header::CONTENT_TYPE)
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(S3Error::NOT_MULTIPART)?;

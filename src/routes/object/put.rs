@@ -24,7 +24,7 @@ pub(super) async fn put_object(
     if len > ctx.storage.max_upload_bytes {
         return Err(S3Error::ENTITY_TOO_LARGE);
     }
-    let content_type = header_bytes(session, "content-type")
+    let content_type = header_bytes(session, http::header::CONTENT_TYPE)
         .and_then(|v| std::str::from_utf8(v).ok())
         .filter(|v| is_acceptable_content_type(v))
         .unwrap_or("application/octet-stream")
