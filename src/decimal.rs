@@ -32,6 +32,11 @@ impl Decimal {
         d
     }
 
+    /// Append the digits (pushed one by one: cheaper than a UTF-8 check for a few bytes).
+    pub fn push_to(&self, out: &mut String) {
+        out.extend(self.buf[self.start..].iter().map(|&d| char::from(d)));
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII digits were written.
         std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
@@ -40,12 +45,12 @@ impl Decimal {
 
 /// Append `n` in decimal.
 pub fn push_u64(out: &mut String, n: u64) {
-    out.push_str(Decimal::new(n).as_str());
+    Decimal::new(n).push_to(out);
 }
 
 /// Append `n` in decimal, zero-padded to at least `width` digits.
 pub fn push_padded(out: &mut String, n: u64, width: usize) {
-    out.push_str(Decimal::padded(n, width).as_str());
+    Decimal::padded(n, width).push_to(out);
 }
 
 #[cfg(test)]

@@ -6,17 +6,27 @@
 
 use std::fmt::Write;
 
-/// True when `s` holds a byte JSON must escape. The fast path of every URL and key: checked
-/// 16 bytes at a time without a branch per byte, which the compiler turns into vector code.
+/// True when `s` holds a byte JSON must escape (a control byte, `"` or `\\`). The fast path of
+/// every URL and key, so it looks at 8 bytes per step (SWAR): a byte below 0x20 or equal to
+/// one of the two specials makes its lane's top bit set in `hit`. Borrows between lanes can
+/// only mark a lane above one that already hit, so `hit != 0` is exact.
 fn needs_escape(s: &[u8]) -> bool {
-    let special = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
-    let mut chunks = s.chunks_exact(16);
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_lane = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut chunks = s.chunks_exact(8);
     for chunk in &mut chunks {
-        if chunk.iter().fold(false, |acc, &b| acc | special(b)) {
+        let mut lanes = [0u8; 8];
+        lanes.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(lanes);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let hit =
+            below_space | zero_lane(w ^ (ONES * u64::from(b'"'))) | zero_lane(w ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
             return true;
         }
     }
-    chunks.remainder().iter().any(|&b| special(b))
+    chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Append `s` as a JSON string literal. Runs of plain bytes are copied at once; only the
@@ -121,8 +131,10 @@ mod tests {
     fn escapes_are_found_in_every_chunk_and_the_tail() {
         let plain = "a".repeat(40);
         assert!(!needs_escape(plain.as_bytes()));
-        for at in [0, 15, 16, 31, 32, 39] {
-            for c in [b'"', b'\\', b'\n', 0x1f] {
+        let edges: Vec<u8> = (0x20u8..=0xff).filter(|&b| b != b'"' && b != b'\\').collect();
+        assert!(!needs_escape(&edges), "no false positive from space, DEL or bytes >= 0x80");
+        for at in [0, 7, 8, 15, 16, 31, 32, 39] {
+            for c in [b'"', b'\\', b'\n', 0, 0x1f] {
                 let mut v = plain.clone().into_bytes();
                 v[at] = c;
                 assert!(needs_escape(&v), "{c:#x} at {at}");

@@ -17,32 +17,35 @@ pub fn is_unreserved(b: u8) -> bool {
 }
 
 /// Percent-encodes `input` into `out`, keeping unreserved bytes (and `/` when `keep_slash`).
+///
+/// The output is built in a small stack buffer and handed to the sink a buffer at a time, so
+/// a URL costs one UTF-8 check per piece rather than one per run of kept bytes.
 pub fn encode_into<S: Sink + ?Sized>(out: &mut S, input: &[u8], keep_slash: bool) {
     let keep = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
-    // Most keys and paths need no escape at all: one check, one write.
-    if input.iter().all(|&b| keep(b)) {
-        if let Ok(s) = std::str::from_utf8(input) {
-            out.put(s);
+    let mut buf = [0u8; 192];
+    let mut n = 0;
+    for &b in input {
+        if n + 3 > buf.len() {
+            put_ascii(out, &buf[..n]);
+            n = 0;
         }
-        return;
+        if keep(b) {
+            buf[n] = b;
+            n += 1;
+        } else {
+            buf[n] = b'%';
+            buf[n + 1] = UPPER_HEX[usize::from(b >> 4)];
+            buf[n + 2] = UPPER_HEX[usize::from(b & 0xf)];
+            n += 3;
+        }
     }
-    let mut rest = input;
-    while !rest.is_empty() {
-        let run = rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());
-        if run > 0 {
-            // A run of kept bytes is ASCII, hence valid UTF-8.
-            if let Ok(s) = std::str::from_utf8(&rest[..run]) {
-                out.put(s);
-            }
-            rest = &rest[run..];
-        }
-        if let Some((&b, tail)) = rest.split_first() {
-            let esc = [b'%', UPPER_HEX[usize::from(b >> 4)], UPPER_HEX[usize::from(b & 0xf)]];
-            if let Ok(s) = std::str::from_utf8(&esc) {
-                out.put(s);
-            }
-            rest = tail;
-        }
+    put_ascii(out, &buf[..n]);
+}
+
+/// Bytes this module wrote, all ASCII, to the sink.
+fn put_ascii<S: Sink + ?Sized>(out: &mut S, bytes: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        out.put(s);
     }
 }
 
