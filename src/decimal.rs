@@ -32,9 +32,9 @@ impl Decimal {
         d
     }
 
-    /// Append the digits (pushed one by one: cheaper than a UTF-8 check for a few bytes).
+    /// Append the digits.
     pub fn push_to(&self, out: &mut String) {
-        out.extend(self.buf[self.start..].iter().map(|&d| char::from(d)));
+        out.push_str(self.as_str());
     }
 
     pub fn as_str(&self) -> &str {

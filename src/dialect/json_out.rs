@@ -7,26 +7,10 @@
 use std::fmt::Write;
 
 /// True when `s` holds a byte JSON must escape (a control byte, `"` or `\\`). The fast path of
-/// every URL and key, so it looks at 8 bytes per step (SWAR): a byte below 0x20 or equal to
-/// one of the two specials makes its lane's top bit set in `hit`. Borrows between lanes can
-/// only mark a lane above one that already hit, so `hit != 0` is exact.
+/// every URL and key: a fold that does not stop early, which the compiler vectorises (it
+/// measured fewer instructions than 16-byte chunks with an early exit, or 8-byte SWAR).
 fn needs_escape(s: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_lane = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let mut chunks = s.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut lanes = [0u8; 8];
-        lanes.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(lanes);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        let hit =
-            below_space | zero_lane(w ^ (ONES * u64::from(b'"'))) | zero_lane(w ^ (ONES * u64::from(b'\\')));
-        if hit != 0 {
-            return true;
-        }
-    }
-    chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    s.iter().fold(false, |acc, &b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Append `s` as a JSON string literal. Runs of plain bytes are copied at once; only the

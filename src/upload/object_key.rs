@@ -36,7 +36,8 @@ pub fn random_token() -> [u8; TOKEN_LEN] {
 
 /// Append a [`random_token`].
 pub fn push_random_token(out: &mut String) {
-    out.extend(random_token().iter().map(|&c| char::from(c)));
+    // Base32 digits are ASCII.
+    out.push_str(std::str::from_utf8(&random_token()).unwrap_or_default());
 }
 
 /// A filename as the client sent it, checked: no control characters, no path separators
