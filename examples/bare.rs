@@ -24,6 +24,9 @@ const BODY: &str = r#"{"success":true,"data":{"upload_url":"http://127.0.0.1:808
 pub struct Bare {
     /// Pass-through mode: the origin to proxy every request to.
     upstream: Option<String>,
+    /// `BARE_TIMEOUTS=1`: the gateway's default origin timeouts (connect 2 s, read 30 s), so
+    /// the floor pays for the same upstream timers the gateway sets.
+    timeouts: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 #[async_trait]
@@ -48,7 +51,14 @@ impl ProxyHttp for Bare {
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut ()) -> Result<Box<HttpPeer>> {
         match &self.upstream {
-            Some(addr) => Ok(Box::new(HttpPeer::new(addr.as_str(), false, String::new()))),
+            Some(addr) => {
+                let mut peer = HttpPeer::new(addr.as_str(), false, String::new());
+                if let Some((connect, read)) = self.timeouts {
+                    peer.options.connection_timeout = Some(connect);
+                    peer.options.read_timeout = Some(read);
+                }
+                Ok(Box::new(peer))
+            }
             None => pingora::Error::e_explain(pingora::ErrorType::ConnectNoRoute, "bare: no upstream"),
         }
     }
@@ -73,7 +83,12 @@ fn main() {
     server.bootstrap();
     let mut proxy = pingora::proxy::http_proxy_service(
         &server.configuration,
-        Bare { upstream: env("BARE_PROXY").filter(|v| !v.is_empty()) },
+        Bare {
+            upstream: env("BARE_PROXY").filter(|v| !v.is_empty()),
+            timeouts: env("BARE_TIMEOUTS")
+                .filter(|v| v == "1")
+                .map(|_| (std::time::Duration::from_secs(2), std::time::Duration::from_secs(30))),
+        },
     );
     proxy.add_tcp(&listen);
     server.add_service(proxy);

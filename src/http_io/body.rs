@@ -68,13 +68,13 @@ pub enum BodyError {
     Read,
 }
 
-/// Read the whole request body, refusing past `cap` bytes (declared or streamed).
+/// Read the whole request body, refusing past `cap` bytes (declared or streamed). A declared
+/// size over the cap is refused before `100 Continue`, so such a client never sends its body.
 pub async fn read_body_capped(session: &mut Session, cap: usize) -> Result<Bytes, BodyError> {
-    if let Some(len) = declared_length(session) {
-        if len > cap as u64 {
-            return Err(BodyError::TooLarge);
-        }
+    if declared_length(session).is_some_and(|len| len > cap as u64) {
+        return Err(BodyError::TooLarge);
     }
+    continue_if_expected(session).await;
     // A body that arrives in one chunk (every small JSON body) is kept as it came, uncopied.
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();

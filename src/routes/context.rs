@@ -92,9 +92,6 @@ impl RouteContext {
 
     /// The JSON body, capped at `max_json_body`.
     pub async fn read_json(&self, session: &mut Session) -> Result<bytes::Bytes, ApiError> {
-        if crate::http_io::declared_length(session).is_none_or(|n| n <= self.max_json_body as u64) {
-            crate::http_io::continue_if_expected(session).await;
-        }
         read_body_capped(session, self.max_json_body).await.map_err(|e| match e {
             BodyError::TooLarge => ApiError::BodyTooLarge { limit: self.max_json_body },
             BodyError::Read => ApiError::MalformedBody("request body could not be read".into()),

@@ -237,7 +237,9 @@ impl CanonicalRequest<'_> {
     /// `HexEncode(SHA256(CanonicalRequest))`, hashed without building the text.
     pub fn sha256_hex(&self) -> crate::sigv4::Hex64 {
         let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-        self.write(&mut hasher);
+        let mut buffered = crate::sigv4::Buffered::new(&mut hasher);
+        self.write(&mut buffered);
+        buffered.finish();
         crate::sigv4::Hex64::encode(&sha2::Digest::finalize(hasher).into())
     }
 }

@@ -93,7 +93,9 @@ impl SigningKey {
     /// `HMAC-SHA256(kSigning, string_to_sign)` as raw bytes.
     pub fn sign_raw(&self, write: impl FnOnce(&mut dyn Sink)) -> [u8; 32] {
         let mut mac = self.mac();
-        write(&mut mac);
+        let mut buffered = crate::sigv4::Buffered::new(&mut mac);
+        write(&mut buffered);
+        buffered.finish();
         mac.finalize().into_bytes().into()
     }
 
