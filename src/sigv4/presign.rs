@@ -79,19 +79,22 @@ impl Signer {
             std::iter::once(("host", req.host))
                 .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
         );
-        let mut url = String::with_capacity(url_capacity(req, key.scope(), creds));
-        url.push_str(req.scheme);
-        url.push_str("://");
-        url.push_str(req.host);
+        // Written as bytes (no UTF-8 check per piece), checked once when the query is done.
+        let mut url: Vec<u8> = Vec::with_capacity(url_capacity(req, key.scope(), creds));
+        url.put(req.scheme);
+        url.put("://");
+        url.put(req.host);
 
         // <CanonicalURI>
         let uri_start = url.len();
         write_canonical_uri(&mut url, req.path.as_bytes(), UriMode::S3);
         let uri_end = url.len();
-        url.push('?');
+        url.push(b'?');
 
         // <CanonicalQueryString>, written in URL order; see the module docs.
         let q = write_auth_params(&mut url, creds, key.scope(), &date, req.expires_in, &headers);
+        // Every piece was a `&str` or ASCII from the encoder, so this never takes the fallback.
+        let mut url = String::from_utf8(url).unwrap_or_default();
         let query_pieces =
             [&url[q.start..q.signed_start], &url[q.signed_end..q.end], &url[q.signed_start..q.signed_end]];
         let creq = CanonicalRequest {
@@ -141,7 +144,7 @@ struct QueryMarks {
 /// them differently (SignedHeaders after Security-Token), so the marks let the canonical
 /// query be read back in its own order without a copy.
 fn write_auth_params(
-    url: &mut String,
+    url: &mut Vec<u8>,
     creds: &Credentials,
     scope: &str,
     date: &AmzDate,
@@ -149,22 +152,22 @@ fn write_auth_params(
     headers: &CanonicalHeaders<'_>,
 ) -> QueryMarks {
     let start = url.len();
-    url.push_str("X-Amz-Algorithm=");
-    url.push_str(ALGORITHM);
-    url.push_str("&X-Amz-Credential=");
+    url.put("X-Amz-Algorithm=");
+    url.put(ALGORITHM);
+    url.put("&X-Amz-Credential=");
     encode_component(url, creds.access_key_id.as_bytes());
-    url.push_str("%2F");
+    url.put("%2F");
     encode_component(url, scope.as_bytes());
-    url.push_str("&X-Amz-Date=");
-    url.push_str(date.as_str());
-    url.push_str("&X-Amz-Expires=");
-    crate::decimal::push_u64(url, u64::from(expires_in.clamp(1, MAX_EXPIRES_SECS)));
+    url.put("&X-Amz-Date=");
+    url.put(date.as_str());
+    url.put("&X-Amz-Expires=");
+    url.put(crate::decimal::Decimal::new(u64::from(expires_in.clamp(1, MAX_EXPIRES_SECS))).as_str());
     let signed_start = url.len();
-    url.push_str("&X-Amz-SignedHeaders=");
+    url.put("&X-Amz-SignedHeaders=");
     headers.write_signed_headers(&mut EncodeComponent(url));
     let signed_end = url.len();
     if let Some(token) = &creds.session_token {
-        url.push_str("&X-Amz-Security-Token=");
+        url.put("&X-Amz-Security-Token=");
         encode_component(url, token.as_bytes());
     }
     QueryMarks { start, signed_start, signed_end, end: url.len() }

@@ -25,6 +25,19 @@ impl Sink for String {
     }
 }
 
+/// The presigner builds its URL as bytes and checks them once at the end.
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    #[inline]
+    fn put_str_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
 impl Sink for Sha256 {
     #[inline]
     fn put(&mut self, s: &str) {
@@ -85,6 +98,19 @@ impl<S: Sink + ?Sized> Sink for Buffered<'_, S> {
             self.flush();
             if b.len() > self.buf.len() {
                 self.inner.put(s);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+
+    #[inline]
+    fn put_str_bytes(&mut self, b: &[u8]) {
+        if self.len + b.len() > self.buf.len() {
+            self.flush();
+            if b.len() > self.buf.len() {
+                self.inner.put_str_bytes(b);
                 return;
             }
         }

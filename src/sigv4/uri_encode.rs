@@ -16,36 +16,37 @@ pub fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// Percent-encodes `input` into `out`, keeping unreserved bytes (and `/` when `keep_slash`).
-///
-/// The output is built in a small stack buffer and handed to the sink a buffer at a time, so
-/// a URL costs one UTF-8 check per piece rather than one per run of kept bytes.
-pub fn encode_into<S: Sink + ?Sized>(out: &mut S, input: &[u8], keep_slash: bool) {
-    let keep = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
-    let mut buf = [0u8; 192];
-    let mut n = 0;
-    for &b in input {
-        if n + 3 > buf.len() {
-            put_ascii(out, &buf[..n]);
-            n = 0;
-        }
-        if keep(b) {
-            buf[n] = b;
-            n += 1;
-        } else {
-            buf[n] = b'%';
-            buf[n + 1] = UPPER_HEX[usize::from(b >> 4)];
-            buf[n + 2] = UPPER_HEX[usize::from(b & 0xf)];
-            n += 3;
-        }
+/// Which bytes stay as they are: unreserved, and `/` in the path table.
+const fn keep_table(keep_slash: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') || (keep_slash && c == b'/');
+        b += 1;
     }
-    put_ascii(out, &buf[..n]);
+    t
 }
+static KEEP_IN_COMPONENT: [bool; 256] = keep_table(false);
+static KEEP_IN_PATH: [bool; 256] = keep_table(true);
 
-/// Bytes this module wrote, all ASCII, to the sink.
-fn put_ascii<S: Sink + ?Sized>(out: &mut S, bytes: &[u8]) {
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        out.put(s);
+/// Percent-encodes `input` into `out`, keeping unreserved bytes (and `/` when `keep_slash`).
+/// Kept bytes go to the sink in runs, as bytes (they are ASCII), so a hash or a byte buffer
+/// takes them without a UTF-8 check.
+pub fn encode_into<S: Sink + ?Sized>(out: &mut S, input: &[u8], keep_slash: bool) {
+    let keep = if keep_slash { &KEEP_IN_PATH } else { &KEEP_IN_COMPONENT };
+    let mut rest = input;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|&b| !keep[usize::from(b)]).unwrap_or(rest.len());
+        if run > 0 {
+            out.put_str_bytes(&rest[..run]);
+            rest = &rest[run..];
+        }
+        if let Some((&b, tail)) = rest.split_first() {
+            out.put_str_bytes(&[b'%', UPPER_HEX[usize::from(b >> 4)], UPPER_HEX[usize::from(b & 0xf)]]);
+            rest = tail;
+        }
     }
 }
 
