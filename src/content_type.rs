@@ -12,7 +12,7 @@ pub fn is_media_type(ct: &str) -> bool {
         return false;
     };
     let sub = sub.split(';').next().unwrap_or("").trim();
-    matches!(ty.to_ascii_lowercase().as_str(), "image" | "video" | "audio")
+    ["image", "video", "audio"].iter().any(|t| ty.eq_ignore_ascii_case(t))
         && !sub.is_empty()
         && sub.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
         && !sub.eq_ignore_ascii_case("svg+xml")

@@ -92,7 +92,8 @@ impl<'de> Visitor<'de> for TopVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        // serde's own `Cow<str>` always copies; the key seed borrows unless a key has escapes.
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             members.push((key, map.next_value_seed(ScalarSeed)?));
         }
         Ok(Some(Fields(members)))
@@ -120,6 +121,20 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+}
+
+/// One member's name, borrowed from the body when it has no escapes.
+struct KeySeed;
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        match d.deserialize_str(ScalarVisitor)? {
+            Scalar::Str(s) => Ok(s),
+            _ => Err(de::Error::custom("object keys are strings")),
+        }
     }
 }
 
@@ -206,6 +221,8 @@ mod tests {
             .unwrap();
         assert_eq!(f.req_str("a").unwrap(), "x\"y");
         assert_eq!(f.req_str("d").unwrap(), "2", "the last of duplicate keys wins");
+        let f = Fields::parse(br#"{"file\u005fname":"x.png"}"#).unwrap();
+        assert_eq!(f.req_str("file_name").unwrap(), "x.png", "an escaped key is decoded");
         assert!(f.req_str("n").is_err() && f.req_i64("a2").is_err() && f.req_str("z").is_err());
         let f = Fields::parse(br#"{"neg":-5,"exp":1e3,"big":99999999999999999999999}"#).unwrap();
         assert_eq!(f.req_i64("neg").unwrap(), -5);

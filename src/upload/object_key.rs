@@ -61,7 +61,13 @@ pub fn check_filename(field: &'static str, name: &str) -> Result<(String, Option
         _ => (name, None),
     };
     let stem = clean_segment(stem, MAX_STEM_CHARS);
-    let ext = ext.map(|e| clean_segment(e, 10).to_ascii_lowercase()).filter(|e| !e.is_empty());
+    let ext = ext
+        .map(|e| {
+            let mut e = clean_segment(e, 10);
+            e.make_ascii_lowercase();
+            e
+        })
+        .filter(|e| !e.is_empty());
     Ok((stem, ext))
 }
 
