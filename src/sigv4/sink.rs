@@ -93,16 +93,7 @@ impl<'s, S: Sink + ?Sized> Buffered<'s, S> {
 impl<S: Sink + ?Sized> Sink for Buffered<'_, S> {
     #[inline]
     fn put(&mut self, s: &str) {
-        let b = s.as_bytes();
-        if self.len + b.len() > self.buf.len() {
-            self.flush();
-            if b.len() > self.buf.len() {
-                self.inner.put(s);
-                return;
-            }
-        }
-        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
-        self.len += b.len();
+        self.put_str_bytes(s.as_bytes());
     }
 
     #[inline]
