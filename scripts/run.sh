@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh run
 cargo build --release --bin presign-gateway
-exec target/release/presign-gateway -c conf/gateway.yaml "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/presign-gateway" -c conf/gateway.yaml "$@"
