@@ -8,6 +8,7 @@
 //! from the environment.
 
 mod error;
+mod file;
 mod routes;
 mod server;
 mod storage;
@@ -21,8 +22,6 @@ pub use storage::{
 };
 
 use std::path::Path;
-
-use serde::Deserialize;
 
 /// The binary's whole file.
 #[derive(Debug, Clone)]
@@ -45,31 +44,6 @@ pub struct Config {
     pub routes: RoutesConfig,
 }
 
-/// The file as read: the binary's keys, and the rest for [`RoutesConfig`], which refuses any
-/// key it does not know (serde's `flatten` cannot be combined with `deny_unknown_fields`).
-#[derive(Deserialize)]
-struct ConfigFile {
-    listen: String,
-    #[serde(default)]
-    origin: Vec<String>,
-    #[serde(default = "default_threads")]
-    threads: usize,
-    #[serde(default)]
-    metrics: MetricsConfig,
-    #[serde(default)]
-    logging: LoggingConfig,
-    #[serde(default)]
-    origin_timeouts: OriginTimeouts,
-    #[serde(default)]
-    server: ServerSettings,
-    #[serde(flatten)]
-    routes: serde_yaml::Mapping,
-}
-
-fn default_threads() -> usize {
-    2
-}
-
 fn yaml_error(e: serde_yaml::Error) -> ConfigError {
     let field = e
         .location()
@@ -87,8 +61,8 @@ impl Config {
     /// Parse YAML text without validating it (the binary applies command-line overrides
     /// first, then validates once).
     pub fn parse_yaml(text: &str) -> Result<Self, ConfigError> {
-        let f: ConfigFile = serde_yaml::from_str(text).map_err(yaml_error)?;
-        let routes = RoutesConfig::deserialize(serde_yaml::Value::Mapping(f.routes)).map_err(yaml_error)?;
+        let f: file::ServerPart = serde_yaml::from_str(text).map_err(yaml_error)?;
+        let file::RoutesPart(routes) = serde_yaml::from_str(text).map_err(yaml_error)?;
         Ok(Config {
             listen: f.listen,
             origin: f.origin,
@@ -188,6 +162,26 @@ mod tests {
     fn bad_cidr_names_the_field() {
         let y = format!("{MIN}from_url:\n  allow_networks: [127.0.0.2/33]\n");
         assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.allow_networks[0]");
+    }
+
+    #[test]
+    fn a_bad_value_keeps_its_line_in_either_part() {
+        let y = MIN.replace("root: /tmp/x", "root: /tmp/x\n    max_upload_bytes: lots");
+        let e = Config::from_yaml(&y).unwrap_err();
+        assert!(e.field.starts_with("line 5 column"), "{e}");
+        let e = Config::from_yaml(&format!("{MIN}threads: x\n")).unwrap_err();
+        assert!(e.field.starts_with("line 5 column"), "{e}");
+        let e = Config::from_yaml(&format!("{MIN}max_json_body: \"x\"\n")).unwrap_err();
+        assert!(e.field.starts_with("line 5 column") && e.message.contains("max_json_body"), "{e}");
+    }
+
+    #[test]
+    fn every_server_key_is_read_by_the_server_part() {
+        let y = format!(
+            "{MIN}origin: [127.0.0.1:2]\nthreads: 3\nmetrics: {{listen: 127.0.0.1:3}}\nlogging: {{level: warn}}\norigin_timeouts: {{read_ms: 5}}\nserver: {{work_stealing: false}}\n"
+        );
+        let c = Config::from_yaml(&y).expect("all of the binary's keys are known");
+        assert_eq!((c.threads, c.origin_timeouts.read_ms, c.server.work_stealing), (3, 5, false));
     }
 
     #[test]
