@@ -22,16 +22,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    let outcome = match cli.command.take() {
-        Some(Command::Sign(args)) => sign(&args),
-        Some(Command::HashKey { key }) => hash_key(key),
-        None => run(cli),
+    // The helper subcommands exit 2 on a usage or input error; the server exits 1.
+    let (outcome, failure) = match cli.command.take() {
+        Some(Command::Sign(args)) => (sign(&args), 2),
+        Some(Command::HashKey { key }) => (hash_key(key), 2),
+        None => (run(cli), 1),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(failure)
         }
     }
 }

@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::storage::StorageConfig;
+use super::ConfigError;
 
 /// What the upload routes need. In the binary's file these keys sit at the top level beside
 /// the server's own keys.
@@ -95,9 +96,6 @@ pub struct CorsConfig {
 pub struct FromUrlConfig {
     /// CIDR ranges exempt from the private-network block. Empty by default.
     pub allow_networks: Vec<String>,
-    /// `allow_networks`, parsed when the file is validated.
-    #[serde(skip)]
-    pub networks: Vec<IpNet>,
     /// Concurrent fetches per API key; past it, 429.
     pub max_concurrent_per_key: usize,
     /// Limit for one connect (and one DNS lookup), in seconds.
@@ -106,11 +104,21 @@ pub struct FromUrlConfig {
     pub timeout_secs: u64,
 }
 
+impl FromUrlConfig {
+    /// `allow_networks` parsed; an error names the entry at fault.
+    pub fn networks(&self) -> Result<Vec<IpNet>, ConfigError> {
+        let parse = |(i, n): (usize, &String)| {
+            n.parse::<IpNet>()
+                .map_err(|e| ConfigError::new(format!("from_url.allow_networks[{i}]"), format!("{n:?}: {e}")))
+        };
+        self.allow_networks.iter().enumerate().map(parse).collect()
+    }
+}
+
 impl Default for FromUrlConfig {
     fn default() -> Self {
         Self {
             allow_networks: Vec::new(),
-            networks: Vec::new(),
             max_concurrent_per_key: 4,
             connect_timeout_secs: 5,
             timeout_secs: 60,

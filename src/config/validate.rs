@@ -4,8 +4,6 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use ipnet::IpNet;
-
 use super::routes::{ApiKeyConfig, CorsConfig, FromUrlConfig, RoutesConfig};
 use super::server::{LoggingConfig, OriginTimeouts};
 use super::storage::{LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_SINGLE_PUT};
@@ -33,7 +31,7 @@ impl Config {
 
 impl RoutesConfig {
     /// Check every value of the routes' part; parses `from_url.allow_networks`.
-    pub fn validate(mut self) -> Result<Self, ConfigError> {
+    pub fn validate(self) -> Result<Self, ConfigError> {
         if let Some(base) = &self.public_base_url {
             check_public_base_url(base)?;
         }
@@ -43,7 +41,7 @@ impl RoutesConfig {
         check_api_keys(&self.api_keys)?;
         check_storage(&self.storage)?;
         check_cors(&self.cors)?;
-        self.from_url.networks = check_from_url(&self.from_url)?;
+        check_from_url(&self.from_url)?;
         Ok(self)
     }
 }
@@ -151,7 +149,7 @@ fn check_cors(c: &CorsConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_from_url(f: &FromUrlConfig) -> Result<Vec<IpNet>, ConfigError> {
+fn check_from_url(f: &FromUrlConfig) -> Result<(), ConfigError> {
     if f.max_concurrent_per_key == 0 {
         return Err(ConfigError::new("from_url.max_concurrent_per_key", "must be at least 1"));
     }
@@ -161,11 +159,7 @@ fn check_from_url(f: &FromUrlConfig) -> Result<Vec<IpNet>, ConfigError> {
     if f.timeout_secs == 0 {
         return Err(ConfigError::new("from_url.timeout_secs", "must be at least 1s"));
     }
-    let parse = |(i, n): (usize, &String)| {
-        n.parse::<IpNet>()
-            .map_err(|e| ConfigError::new(format!("from_url.allow_networks[{i}]"), format!("{n:?}: {e}")))
-    };
-    f.allow_networks.iter().enumerate().map(parse).collect()
+    f.networks().map(drop)
 }
 
 fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {

@@ -8,7 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use crate::upload::error::ApiError;
 
@@ -100,7 +101,7 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         Ok(None)
     }
 
@@ -121,6 +122,17 @@ impl<'de> Visitor<'de> for TopVisitor {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
+    }
+}
+
+/// A nested value that is read and dropped. Unlike serde's `IgnoredAny` (which serde_json
+/// skips without decoding), it reads every string, so bad UTF-8 or a lone surrogate anywhere in
+/// the body is still invalid JSON, and nesting keeps serde_json's depth limit.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor).map(|_| Skip)
     }
 }
 
@@ -183,11 +195,11 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Other)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Skip>()?.is_some() {}
         Ok(Scalar::Other)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
         Ok(Scalar::Other)
     }
 }
@@ -244,5 +256,10 @@ mod tests {
         assert_eq!(msg(b"[]"), "expected a JSON object");
         assert_eq!(msg(b"{"), "invalid JSON");
         assert_eq!(msg(b"{} x"), "invalid JSON");
+        assert_eq!(msg(b"{\"x\":[\"\xff\"]}"), "invalid JSON", "nested strings are decoded too");
+        assert_eq!(msg(b"[\"\xff\"]"), "invalid JSON");
+        assert_eq!(msg(br#"{"x":{"k":"\ud800"}}"#), "invalid JSON", "a lone surrogate, nested");
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(Fields::parse(deep.as_bytes()).is_err(), "nesting keeps the depth limit");
     }
 }

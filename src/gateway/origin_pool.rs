@@ -63,16 +63,17 @@ impl OriginPool {
     pub fn from_config(cfg: &Config) -> Result<(Self, OriginHealthService), ConfigError> {
         let mut lb = LoadBalancer::<RoundRobin>::try_from_iter(cfg.origin.iter().map(String::as_str))
             .map_err(|e| ConfigError::new("origin", e.to_string()))?;
-        let origins = cfg
-            .origin
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let backend =
-                    Backend::new(o).map_err(|e| ConfigError::new(format!("origin[{i}]"), e.to_string()))?;
-                Ok(Origin { backend, healthy: AtomicBool::new(true) })
-            })
-            .collect::<Result<Arc<[Origin]>, ConfigError>>()?;
+        let mut unique: Vec<Backend> = Vec::with_capacity(cfg.origin.len());
+        for (i, o) in cfg.origin.iter().enumerate() {
+            let backend =
+                Backend::new(o).map_err(|e| ConfigError::new(format!("origin[{i}]"), e.to_string()))?;
+            // Listed twice is listed once, as in Pingora's own pool: no origin gets two turns.
+            if !unique.iter().any(|u| u.addr == backend.addr) {
+                unique.push(backend);
+            }
+        }
+        let origins: Arc<[Origin]> =
+            unique.into_iter().map(|backend| Origin { backend, healthy: AtomicBool::new(true) }).collect();
         let connect_timeout = Duration::from_millis(cfg.origin_timeouts.connect_ms);
         let mut hc = TcpHealthCheck::new();
         hc.peer_template.options.connection_timeout = Some(connect_timeout);
@@ -102,5 +103,35 @@ impl OriginPool {
         peer.options.connection_timeout = Some(self.connect_timeout);
         peer.options.read_timeout = Some(self.read_timeout);
         Ok(Box::new(peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(origins: &str) -> OriginPool {
+        let yaml = format!("listen: 127.0.0.1:1\norigin: {origins}\nstorage:\n  local:\n    root: /tmp/x\n");
+        let cfg = Config::from_yaml(&yaml).expect("config");
+        OriginPool::from_config(&cfg).expect("pool").0
+    }
+
+    fn picks(p: &OriginPool, n: usize) -> Vec<String> {
+        (0..n).map(|_| p.next_peer().map(|peer| peer._address.to_string()).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn turns_are_shared_equally_and_skip_a_down_origin() {
+        let p = pool("[127.0.0.1:1001, 127.0.0.1:1001, 127.0.0.1:1002, 127.0.0.1:1003]");
+        assert_eq!(p.origins.len(), 3, "an origin listed twice is one origin");
+        p.origins[2].healthy.store(false, Ordering::Relaxed);
+        let got = picks(&p, 6);
+        assert_eq!(got.iter().filter(|a| a.ends_with(":1001")).count(), 3, "{got:?}");
+        assert_eq!(got.iter().filter(|a| a.ends_with(":1002")).count(), 3, "{got:?}");
+        for o in p.origins.iter() {
+            o.healthy.store(false, Ordering::Relaxed);
+        }
+        assert!(p.next_peer().is_err(), "no healthy origin");
+        assert!(pool("[]").next_peer().is_err(), "no origin at all");
     }
 }

@@ -75,8 +75,9 @@ impl Reply {
     }
 }
 
-/// Build the response header for a reply. Header names are written as given (lowercase):
-/// no case map is kept for answers we build ourselves.
+/// Build the response header for a reply. No case map is kept for answers we build
+/// ourselves, so Pingora writes well-known names title-cased (`Content-Type`) and others as
+/// given (lowercase); header names are case-insensitive.
 pub fn response_header(reply: &Reply) -> pingora::Result<ResponseHeader> {
     let mut h = ResponseHeader::build_no_case(reply.status, Some(4 + reply.headers.len()))?;
     if !reply.content_type.is_empty() {

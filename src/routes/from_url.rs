@@ -17,7 +17,7 @@ use crate::dialect::{apimall, Dialect};
 use crate::http_io::reply::X_REQUEST_ID;
 use crate::http_io::{send, Reply};
 use crate::ssrf::{sniff_content_type, FetchError, FetchPolicy, FetchResponse, Fetcher};
-use crate::store::{SpoolError, Spooled, Storage};
+use crate::store::{Spool, SpoolError, Storage};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{build_key, size_cap, KeyStyle, MintInput, UploadMethod};
 use crate::upload::object_key::check_filename;
@@ -41,7 +41,7 @@ impl FromUrlService {
     pub fn from_config(cfg: &RoutesConfig, storage: &Storage) -> Result<Self, ConfigError> {
         let fetcher = if cfg.dialects.apimall {
             let policy = FetchPolicy {
-                allow_networks: cfg.from_url.networks.clone(),
+                allow_networks: cfg.from_url.networks()?,
                 connect_timeout: Duration::from_secs(cfg.from_url.connect_timeout_secs),
                 total_timeout: Duration::from_secs(cfg.from_url.timeout_secs),
                 max_bytes: size_cap(storage),
@@ -133,8 +133,10 @@ async fn run(
 
     let cap = fetcher.policy().max_bytes;
     let mut resp = fetcher.fetch(&req.url).await.map_err(|e| fetch_error(e, cap))?;
-    let (spooled, head) = spool_body(&ctx.storage, &mut resp, cap).await?;
+    let (spool, head) = spool_body(&ctx.storage, &mut resp, cap).await?;
+    // The type is decided before the fsync: a refused source costs no flush to disk.
     let content_type = decide_type(req.content_type, resp.content_type.as_deref(), &head)?;
+    let spooled = spool.finish().await.map_err(|e| ApiError::Internal(format!("fsync: {e}")))?;
     let (stem, ext) = req.name.unwrap_or_else(|| name_from_url(&resp.final_url));
     let input = MintInput {
         stem,
@@ -156,12 +158,12 @@ async fn run(
 }
 
 /// Stream the source's body into a spool, counted against `cap`; also returns its first
-/// bytes for sniffing.
+/// bytes for sniffing. The spool is not yet flushed.
 async fn spool_body(
     storage: &Storage,
     resp: &mut FetchResponse,
     cap: u64,
-) -> Result<(Spooled, Vec<u8>), ApiError> {
+) -> Result<(Spool, Vec<u8>), ApiError> {
     let mut spool = storage.spool(cap).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     while let Some(chunk) = resp.next_chunk().await.map_err(|e| fetch_error(e, cap))? {
@@ -176,8 +178,7 @@ async fn spool_body(
     if spool.is_empty() {
         return Err(invalid("url", "source returned an empty body"));
     }
-    let spooled = spool.finish().await.map_err(|e| ApiError::Internal(format!("fsync: {e}")))?;
-    Ok((spooled, head))
+    Ok((spool, head))
 }
 
 /// The caller's override, else the source's header (unless generic), else magic bytes; it

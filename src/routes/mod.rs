@@ -63,6 +63,8 @@ impl UploadRoutes {
     /// Build the filter from its own part of the config. Fails with a message naming the
     /// config field at fault.
     pub fn from_config(cfg: &RoutesConfig) -> Result<Self, ConfigError> {
+        // A config an embedder built or deserialized without `validate` is checked here too.
+        let cfg = &cfg.clone().validate()?;
         let ctx = RouteContext::from_config(cfg)?;
         let d = &cfg.dialects;
         let enabled = [d.apimall, d.octopusx, d.memories, d.ctxfy];

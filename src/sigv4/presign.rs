@@ -93,8 +93,13 @@ impl Signer {
 
         // <CanonicalQueryString>, written in URL order; see the module docs.
         let q = write_auth_params(&mut url, creds, key.scope(), &date, req.expires_in, &headers);
-        // Every piece was a `&str` or ASCII from the encoder, so this never takes the fallback.
-        let mut url = String::from_utf8(url).unwrap_or_default();
+        // Every piece was a `&str` or ASCII from the encoder, so this never fails; were it to,
+        // the signature would be over the replacement text and simply not verify.
+        let mut url =
+            String::from_utf8(url).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        if !url.is_char_boundary(q.end) || !url.is_char_boundary(uri_end) {
+            return url;
+        }
         let query_pieces =
             [&url[q.start..q.signed_start], &url[q.signed_end..q.end], &url[q.signed_start..q.signed_end]];
         let creq = CanonicalRequest {

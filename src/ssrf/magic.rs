@@ -3,9 +3,9 @@
 //! the stored object actually is. Pass the first chunk (16+ bytes recognise
 //! everything here; 64 helps Matroska and ISO-BMFF compatible brands).
 
-/// Formats recognised by a fixed prefix alone. None of these prefixes starts another
-/// format's signature, so their order does not matter.
-const PREFIXES: &[(&[u8], &str)] = &[
+/// Formats recognised by a fixed prefix alone, checked before the ISO-BMFF `ftyp` box at
+/// offset 4 (so a file that starts with one of these is that format, whatever follows).
+const LEADING: &[(&[u8], &str)] = &[
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"GIF87a", "image/gif"),
@@ -14,6 +14,10 @@ const PREFIXES: &[(&[u8], &str)] = &[
     (b"MM\0*", "image/tiff"),
     (b"\xff\x0a", "image/jxl"),
     (b"\0\0\0\x0cJXL \r\n\x87\n", "image/jxl"),
+];
+
+/// Fixed prefixes checked after `ftyp` and EBML (the order the checks have always had).
+const TRAILING: &[(&[u8], &str)] = &[
     (b"OggS", "audio/ogg"),
     (b"fLaC", "audio/flac"),
     (b"MThd", "audio/midi"),
@@ -22,15 +26,22 @@ const PREFIXES: &[(&[u8], &str)] = &[
     (b"%PDF-", "application/pdf"),
 ];
 
+fn prefixed(b: &[u8], table: &[(&[u8], &'static str)]) -> Option<&'static str> {
+    table.iter().find(|(magic, _)| b.starts_with(magic)).map(|(_, t)| *t)
+}
+
 /// Media type for well-known formats, from the start of a file. `None` when
 /// nothing matches (callers fall back to the declared type or
 /// `application/octet-stream`).
 pub fn sniff_content_type(b: &[u8]) -> Option<&'static str> {
-    if let Some((_, t)) = PREFIXES.iter().find(|(magic, _)| b.starts_with(magic)) {
+    if let Some(t) = prefixed(b, LEADING) {
         return Some(t);
     }
     if b.starts_with(b"RIFF") {
         return sniff_riff(b);
+    }
+    if let Some(t) = sniff_bitmap_or_icon(b) {
+        return Some(t);
     }
     if at(b, 4, b"ftyp") {
         return sniff_ftyp(b);
@@ -38,10 +49,13 @@ pub fn sniff_content_type(b: &[u8]) -> Option<&'static str> {
     if b.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
         return Some(sniff_ebml(b));
     }
+    if let Some(t) = prefixed(b, TRAILING) {
+        return Some(t);
+    }
     if b.starts_with(b"FORM") && (at(b, 8, b"AIFF") || at(b, 8, b"AIFC")) {
         return Some("audio/aiff");
     }
-    sniff_bitmap_or_icon(b).or_else(|| sniff_audio_frame(b))
+    sniff_audio_frame(b)
 }
 
 /// `magic` at `offset` of `b`.
@@ -199,5 +213,16 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0XXXX"), None);
         assert_eq!(sniff(b"\0\0\0\x18ftyp"), None);
         assert_eq!(sniff(b"%PDF-1.7"), Some("application/pdf"));
+    }
+
+    #[test]
+    fn earlier_signatures_win_over_a_later_ftyp() {
+        // The checks keep their old order where a file could match two of them: an icon
+        // directory or a JPEG whose bytes 4..8 read "ftyp" stays what it starts as, while
+        // "ftyp" is still checked before the Ogg and ID3 prefixes.
+        assert_eq!(sniff(b"\0\0\x01\0ftypzzzz"), Some("image/x-icon"));
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0ftypisom"), Some("image/jpeg"));
+        assert_eq!(sniff(b"OggSftypisom"), Some("video/mp4"));
+        assert_eq!(sniff(b"ID3\x04ftypisom"), Some("video/mp4"));
     }
 }
