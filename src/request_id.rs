@@ -32,11 +32,6 @@ impl RequestId {
         Self(out)
     }
 
-    /// A fresh id for now.
-    pub fn now() -> Self {
-        Self::new(now_ms())
-    }
-
     pub fn as_str(&self) -> &str {
         // Built only from ASCII above.
         std::str::from_utf8(&self.0).unwrap_or("req_")
@@ -53,14 +48,6 @@ impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The current Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -55,7 +55,8 @@ pub fn key_is_safe(key: &str) -> bool {
 impl LocalStore {
     /// Open (creating) the data directory.
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        for sub in ["objects", "meta", "tmp", ".gateway"] {
+        // `.gateway/` (the URL secret) is made by `gateway_secret` when it writes one.
+        for sub in ["objects", "meta", "tmp"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
         // Temp files left by a crash are never objects. Only stale ones are cleared: during a

@@ -151,15 +151,7 @@ impl Storage {
     /// Where the object is read after upload.
     pub fn public_url(&self, base: &BaseUrl, key: &str) -> String {
         match &self.backend {
-            Backend::Local(_) => {
-                let mut url = String::with_capacity(
-                    base.scheme.len() + 3 + base.authority.len() + self.gateway_path.len() + 1 + key.len(),
-                );
-                for part in [&*base.scheme, "://", &base.authority, &self.gateway_path, "/", key] {
-                    url.push_str(part);
-                }
-                url
-            }
+            Backend::Local(_) => base.join(&[&self.gateway_path, "/", key]),
             Backend::S3(s3) => s3.public_url(key),
         }
     }
