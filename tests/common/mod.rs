@@ -9,6 +9,8 @@
 //! - [`http_client`]: client helpers.
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 //! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
+//! - [`page_server`]: [`page_server::PageServer`] serves a browser test's page and pipes
+//!   everything else to an upstream (same-origin with an S3 server).
 //! - [`ssrf_cases`]: the SSRF corpus tests' case runner.
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
@@ -17,6 +19,7 @@ pub mod fetch_server;
 pub mod gateway;
 pub mod http_client;
 pub mod origin;
+pub mod page_server;
 pub mod ports;
 pub mod s3s;
 pub mod seeds;
