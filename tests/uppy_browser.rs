@@ -627,3 +627,45 @@ fn uppy_uploads_to_s3_through_a_same_origin_pipe() {
     require_tools();
     run(Setup::s3());
 }
+
+/// The pipe under the S3 case, on its own: the page's paths are answered by the page server
+/// (and the connection closed), everything else reaches s3s-fs as if sent to it directly,
+/// over a kept-alive connection too.
+#[test]
+fn the_page_server_pipes_everything_but_the_page_to_s3s_fs() {
+    let s3s = S3sFs::start();
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], s3s.port));
+    let page = PageServer::with_upstream(
+        vec![Asset::new("/uppy.html", "text/html; charset=utf-8", b"<p>the page</p>".to_vec())],
+        upstream,
+    );
+    let timeout = Duration::from_secs(10);
+    let request = |path: &str, close: bool| {
+        let conn = if close { "connection: close\r\n" } else { "" };
+        format!("GET {path} HTTP/1.1\r\nhost: {}\r\n{conn}\r\n", page.addr)
+    };
+
+    let answer = raw_exchange(page.addr, request("/uppy.html?x=1", false).as_bytes(), timeout);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(answer.ends_with("<p>the page</p>"), "{answer}");
+    assert_eq!((page.served(), page.piped()), (1, 0));
+
+    // Same request, same Host, straight to s3s-fs and through the pipe.
+    let status_line = |a: &str| a.split("\r\n").next().unwrap_or("").to_owned();
+    let bytes = request("/media/no-such-key", true);
+    let direct = raw_exchange(upstream, bytes.as_bytes(), timeout);
+    let piped = raw_exchange(page.addr, bytes.as_bytes(), timeout);
+    assert!(direct.starts_with("HTTP/1.1 "), "{direct}");
+    assert_eq!(status_line(&piped), status_line(&direct), "piped:\n{piped}\ndirect:\n{direct}");
+    assert!(piped.contains("<Error>") && direct.contains("<Error>"), "piped:\n{piped}\ndirect:\n{direct}");
+    assert_eq!(page.piped(), 1);
+
+    // Two requests on one connection (the second one closes it): both answered by s3s-fs,
+    // the page's path included, since the connection was decided by its first request.
+    let two = format!("{}{}", request("/media/a", false), request("/uppy.html", true));
+    let answers = raw_exchange(page.addr, two.as_bytes(), timeout);
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 2, "{answers}");
+    assert!(!answers.contains("<p>the page</p>"), "{answers}");
+    assert_eq!((page.served(), page.piped()), (1, 2));
+}
