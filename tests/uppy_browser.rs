@@ -381,8 +381,31 @@ fn xhrs<'a>(result: &'a Value, method: &str, url: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// A query value, form-encoded (as the page's `URLSearchParams`).
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A path segment as JavaScript's `encodeURIComponent` writes it (how Uppy puts the upload id
+/// into Companion routes), so routes compare equal to the page's.
+fn uri_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn unquote(etag: &str) -> &str {
@@ -433,7 +456,7 @@ fn run(setup: Setup) {
     let part1_etag =
         ready["part1"]["ETag"].as_str().unwrap_or_else(|| panic!("no part 1 ETag: {ready}")).to_owned();
     assert!(!upload_id.is_empty() && !part1_etag.is_empty(), "{ready}");
-    let list_url = format!("{endpoint}/s3/multipart/{}?key={}", enc(&upload_id), enc(&cancel_key));
+    let list_url = format!("{endpoint}/s3/multipart/{}?key={}", uri_component(&upload_id), enc(&cancel_key));
     let (status, body) = setup.get(&list_url);
     let body = String::from_utf8_lossy(&body).into_owned();
     assert_eq!(status, 200, "list parts of the held upload: GET {list_url}: {body}");
@@ -531,7 +554,7 @@ fn run(setup: Setup) {
             "ETag not readable by the page: {put}"
         );
     }
-    let complete_route = format!("/s3/multipart/{}/complete", enc(big_id));
+    let complete_route = format!("/s3/multipart/{}/complete", uri_component(big_id));
     let completes = calls(&result, "POST", &complete_route);
     assert_eq!(completes.len(), 1, "{completes:?}");
     assert_eq!(completes[0]["status"], 200, "{:?}", completes[0]);
@@ -556,7 +579,7 @@ fn run(setup: Setup) {
     assert_eq!(cancel_puts.len(), 1, "cancelled.mp4 sent part 1 only: {cancel_puts:?}");
     assert_eq!(cancel_puts[0]["sent"], PART_SIZE, "{:?}", cancel_puts[0]);
     assert_eq!(cancel_puts[0]["status"], 200, "{:?}", cancel_puts[0]);
-    let cancel_route = format!("/s3/multipart/{}", enc(&upload_id));
+    let cancel_route = format!("/s3/multipart/{}", uri_component(&upload_id));
     assert!(
         calls(&result, "POST", &format!("{cancel_route}/complete")).is_empty(),
         "the cancelled upload was completed"
