@@ -8,12 +8,14 @@ mod base_url;
 mod error;
 pub mod gateway_secret;
 mod local;
+mod post;
 mod s3;
 mod spool;
 
 pub use base_url::BaseUrl;
 pub use error::StoreError;
 pub use local::{key_is_safe, LocalStore, ObjectMeta, MAX_KEY_SEGMENT_BYTES};
+pub use post::FormUpload;
 pub use s3::S3Store;
 pub use spool::{Spool, SpoolError, Spooled};
 
