@@ -147,7 +147,9 @@ fn allowed_types(v: Option<&serde_json::Value>) -> Result<Vec<String>, ApiError>
         .map(|t| {
             let t = t.as_str().ok_or_else(|| bad("must be a list of strings".into()))?;
             let valid = match t.split_once('/') {
-                Some((ty, "*")) => crate::content_type::is_acceptable_content_type(&format!("{ty}/x")),
+                Some((ty, "*")) => {
+                    !ty.contains('*') && crate::content_type::is_acceptable_content_type(&format!("{ty}/x"))
+                }
                 Some((_, sub)) => {
                     !sub.contains('*')
                         && !t.contains(';')

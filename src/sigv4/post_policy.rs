@@ -213,7 +213,7 @@ pub fn verify_post(
         let lower = name.to_ascii_lowercase();
         let exempt =
             matches!(lower.as_str(), "x-amz-signature" | "file" | "policy") || lower.starts_with("x-ignore-");
-        if !exempt && !covered.iter().any(|c| *c == lower) {
+        if !exempt && !covered.contains(&lower) {
             return Err(PostPolicyError::ExtraField(name.clone()));
         }
     }
