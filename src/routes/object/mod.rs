@@ -1,6 +1,7 @@
 //! The gateway acting as a store: verified uploads in, objects out.
 //!
-//! - `PUT {path}/{key}?X-Amz-...`: a presigned PUT (local store) ([`put`]).
+//! - `PUT {path}/{key}?X-Amz-...`: a presigned PUT (local store) ([`put`]); with
+//!   `partNumber` and `uploadId` in the query, one part of a multipart upload.
 //! - `POST {path}/{key}?X-Amz-...`: memories' multipart upload, committed to the local store
 //!   or relayed to S3 ([`multipart`]).
 //! - `GET`/`HEAD {path}/{key}`: the object (local store), with ETag and single byte ranges
@@ -77,6 +78,9 @@ async fn answer(
 ) -> Result<Option<Reply>, S3Error> {
     let local = ctx.storage.local();
     match (session.req_header().method.as_str(), local) {
+        ("PUT", Some(store)) if put::is_upload_part(session) => {
+            put::put_part(ctx, store, session, key, rid).await.map(Some)
+        }
         ("PUT", Some(store)) => put::put_object(ctx, store, session, key, rid).await.map(Some),
         ("POST", _) => multipart::post_object(ctx, session, key, rid).await.map(Some),
         ("GET" | "HEAD", Some(store)) => get::serve_object(ctx, store, session, key, rid).await,
