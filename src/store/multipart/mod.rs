@@ -66,7 +66,8 @@ impl Storage {
         now: OffsetDateTime,
     ) -> String {
         let n = Decimal::new(u64::from(part_number));
-        let query = [("partNumber", n.as_str()), ("uploadId", upload_id)];
+        // boto3's order (uploadId, then partNumber), so our part URLs equal its byte for byte.
+        let query = [("uploadId", upload_id), ("partNumber", n.as_str())];
         match &self.backend {
             Backend::Local(_) => {
                 let path = format!("{}/{key}", self.gateway_path);
