@@ -54,13 +54,18 @@ Environment (default in brackets):
   LOAD_WRK_THREADS [1]     wrk threads
   LOAD_THREADS [1]         server thread counts, comma-separated (e.g. 1,2): gateway and bare
                            threads, nginx worker_processes; every target runs at each
-  LOAD_TARGETS [mint,bare,gw,bareproxy,nginx,origin]   targets, in run order
+  LOAD_TARGETS [mint,params,signpart,bare,gw,bareproxy,nginx,origin]   targets, in run order
+                           (params: Companion's GET /s3/params, a presigned POST policy;
+                           signpart: GET /s3/multipart/{id}/{n}, a presigned UploadPart URL)
   LOAD_WORK_STEALING [false]  Pingora work_stealing for the gateway and bare
   LOAD_GW_SERVER []        extra YAML lines for the gateway's `server:` block
   LOAD_PIN [0]             1: pin wrk to cpu 1 and the servers under test to cpu 0 (taskset)
   LOAD_UPLOADS [1]         0 skips the upload test (run once, at the first thread count)
   LOAD_UPLOAD_COUNT [10]   concurrent uploads
   LOAD_UPLOAD_MB [100]     size of each upload, MB
+  LOAD_MULTIPART_MB [1024] one multipart upload of this size to the local store, in
+                           LOAD_MULTIPART_PARTS [4] parts PUT in parallel, against dd
+                           conv=fsync of the same size on the same disk (0: skip)
   LOAD_BUILD [1]           0 skips cargo build (binaries must exist)
   LOAD_KEEP [0]            1 keeps the temp dir (configs, logs, raw wrk output)
   CARGO_TARGET_DIR [target]  where cargo builds, and where results go by default
@@ -77,7 +82,9 @@ WARMUP=${LOAD_WARMUP:-2}
 CONNS=${LOAD_CONNS:-32}
 WRK_THREADS=${LOAD_WRK_THREADS:-1}
 THREADS=${LOAD_THREADS:-1}
-TARGETS=${LOAD_TARGETS:-mint,bare,gw,bareproxy,nginx,origin}
+TARGETS=${LOAD_TARGETS:-mint,params,signpart,bare,gw,bareproxy,nginx,origin}
+MULTIPART_MB=${LOAD_MULTIPART_MB:-1024}
+MULTIPART_PARTS=${LOAD_MULTIPART_PARTS:-4}
 UPLOADS=${LOAD_UPLOADS:-1}
 UPLOAD_COUNT=${LOAD_UPLOAD_COUNT:-10}
 UPLOAD_MB=${LOAD_UPLOAD_MB:-100}
@@ -107,10 +114,11 @@ parse_args() {
 
 validate_settings() {
     local v
-    for v in SECS CONNS WRK_THREADS UPLOAD_COUNT UPLOAD_MB; do
+    for v in SECS CONNS WRK_THREADS UPLOAD_COUNT UPLOAD_MB MULTIPART_PARTS; do
         [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "LOAD_$v must be a positive integer, not '${!v}'"
     done
     [[ $WARMUP =~ ^[0-9]+$ ]] || die "LOAD_WARMUP must be a whole number, not '$WARMUP'"
+    [[ $MULTIPART_MB =~ ^[0-9]+$ ]] || die "LOAD_MULTIPART_MB must be a whole number, not '$MULTIPART_MB'"
     IFS=, read -r -a THREAD_LIST <<<"$THREADS"
     [ ${#THREAD_LIST[@]} -gt 0 ] || die "LOAD_THREADS is empty"
     for v in "${THREAD_LIST[@]}"; do
@@ -118,7 +126,7 @@ validate_settings() {
     done
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
     for v in "${TARGET_LIST[@]}"; do
-        case $v in mint | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
+        case $v in mint | params | signpart | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
     done
     case $WORK_STEALING in true | false) ;; *) die "LOAD_WORK_STEALING must be true or false" ;; esac
 }
@@ -243,6 +251,9 @@ storage:
     root: $TMP/data
     public_path: /files
     max_upload_bytes: $((UPLOAD_MB * 1048576))
+upload_sessions:
+  max_files: 4000000000
+  max_file_size: $(((MULTIPART_MB + 1) * 1048576))
 server:
   pid_file: $TMP/gw.pid
   upgrade_sock: $TMP/gw.sock
@@ -351,6 +362,29 @@ smoke_checks() {
     local n
     for n in gw bareproxy nginx origin; do check "$n" 200 "http://127.0.0.1:${PORTS[$n]}$PAGE_PATH"; done
     log "mint answer: $(wc -c <"$TMP/mint.smoke") bytes; bare answer: $(wc -c <"$TMP/bare.smoke") bytes"
+    if have params || have signpart || [ "$MULTIPART_MB" != 0 ]; then open_companion; fi
+}
+
+# A browser upload session on the gateway (COMPANION) and one multipart upload in it
+# (SIGNPART_URL signs its part 1), for the params and signpart targets.
+COMPANION=
+SIGNPART_URL=
+open_companion() {
+    local gw=http://127.0.0.1:${PORTS[gw]} resp key id
+    resp=$(curl -sS --max-time 10 -X POST -H 'authorization: Bearer demo-key' \
+        --data '{"max_files": 4000000000}' "$gw/v1/upload-sessions")
+    COMPANION=$(json_field "$resp" companion_endpoint)
+    [ -n "$COMPANION" ] || die "no upload session: $resp"
+    check params 200 "$COMPANION/s3/params?filename=a.png&type=image%2Fpng"
+    resp=$(curl -sS --max-time 10 -X POST --data '{"filename":"a.mp4","type":"video/mp4"}' "$COMPANION/s3/multipart")
+    key=$(json_field "$resp" key); id=$(json_field "$resp" uploadId)
+    [ -n "$id" ] || die "no multipart upload: $resp"
+    SIGNPART_URL="$COMPANION/s3/multipart/$id/1?key=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$key")"
+    check signpart 200 "$SIGNPART_URL"
+}
+
+json_field() { # json name: a top-level string field
+    python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null || true
 }
 
 write_post_lua() {
@@ -403,11 +437,16 @@ to_ms() { # "1.23ms" / "850.00us" / "1.02s" -> ms
 }
 
 server_of() { # target -> server name
-    case $1 in mint | gw) echo gw ;; *) echo "$1" ;; esac
+    case $1 in mint | params | signpart | gw) echo gw ;; *) echo "$1" ;; esac
 }
 target_url() {
     local port=${PORTS[$(server_of "$1")]}
-    case $1 in mint | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;; *) echo "http://127.0.0.1:$port$PAGE_PATH" ;; esac
+    case $1 in
+        mint | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;;
+        params) echo "$COMPANION/s3/params?filename=cat.png&type=image%2Fpng" ;;
+        signpart) echo "$SIGNPART_URL" ;;
+        *) echo "http://127.0.0.1:$port$PAGE_PATH" ;;
+    esac
 }
 
 # Results, keyed "target@threads".
@@ -514,6 +553,8 @@ label() {
         gw) echo "pass-through GET via gateway" ;; nginx) echo "pass-through GET via nginx" ;;
         bareproxy) echo "pass-through GET via bare Pingora proxy" ;;
         origin) echo "origin direct (reference)" ;;
+        params) echo "Uppy params (GET, presigned POST)" ;;
+        signpart) echo "Uppy sign part (GET)" ;;
     esac
 }
 have() { [[ " ${TARGET_LIST[*]} " == *" $1 "* ]]; }
@@ -521,6 +562,8 @@ have() { [[ " ${TARGET_LIST[*]} " == *" $1 "* ]]; }
 # Ratio pairs: "a b goal"
 RATIO_PAIRS=(
     "mint bare req/s >= 0.85, CPU/req <= 1.25"
+    "params mint -"
+    "signpart mint -"
     "gw bareproxy CPU/req <= 1.03"
     "gw nginx req/s >= 1.00, p99 <= 1.00"
     "bareproxy nginx -"
@@ -672,6 +715,15 @@ write_json() { # file
         else
             printf 'null\n'
         fi
+        printf '  ,"multipart": '
+        if [ -n "${MP[ok]:-}" ]; then
+            printf '{"mb": %s, "parts": %s, "ok": %s, "seconds": %s, "mb_per_s": %s, "dd_fsync_mb_per_s": %s, "vs_dd": %s, "rss_before_mb": %s, "peak_rss_mb": %s, "vm_hwm_mb": %s}\n' \
+                "${MP[mb]}" "${MP[parts]}" "$([ "${MP[ok]}" = 1 ] && echo true || echo false)" "$(json_num "${MP[secs]}")" \
+                "$(json_num "${MP[mbps]}")" "$(json_num "${MP[dd_mbps]}")" "$(json_num "${MP[vs_dd]}")" \
+                "$(json_num "${MP[rss_before_mb]}")" "$(json_num "${MP[peak_rss_mb]}")" "$(json_num "${MP[hwm_mb]}")"
+        else
+            printf 'null\n'
+        fi
         printf '}\n'
     } >"$file"
     python3 -m json.tool "$file" >/dev/null || die "wrote invalid JSON to $file"
@@ -742,6 +794,68 @@ upload_test() {
     rm -f "$TMP/upload.bin"
 }
 
+# One multipart upload of MULTIPART_MB to the local store through the Companion routes, its
+# parts PUT in parallel with curl, timed from create to complete; against dd conv=fsync of
+# the same size on the same disk, and the gateway's peak RSS meanwhile.
+declare -A MP
+multipart_test() {
+    local total=$((MULTIPART_MB * 1048576)) n=$MULTIPART_PARTS gw_pid=${PID[gw]} part i resp key id
+    part=$(((total + n - 1) / n))
+    [ "$part" -ge 5242880 ] || die "LOAD_MULTIPART_MB / LOAD_MULTIPART_PARTS must be at least 5 MiB a part"
+    log "multipart: $n parts of $((part / 1048576)) MiB from /dev/urandom"
+    for i in $(seq 1 "$n"); do
+        local len=$part; [ "$i" = "$n" ] && len=$((total - part * (n - 1)))
+        head -c "$len" /dev/urandom >"$TMP/mp-part-$i"
+    done
+    sync
+    local dd_out; dd_out=$(dd if=/dev/zero of="$TMP/dd.bin" bs=1M count="$MULTIPART_MB" conv=fsync 2>&1 | tail -1)
+    rm -f "$TMP/dd.bin"; sync
+    MP[dd_mbps]=$(awk -v mb="$MULTIPART_MB" '{ for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.1f", mb * 1.048576 / $(i - 1); exit } }' <<<"$dd_out")
+    rm -f "$TMP/uploads.done" "$TMP/rss.peak"
+    echo 5 >"/proc/$gw_pid/clear_refs" 2>/dev/null || true
+    MP[rss_before_mb]=$(awk '/^VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$gw_pid/status")
+    rss_sampler "$gw_pid" &
+    local sampler=$! t0 t1 pids=() etags=() ok=1
+    t0=$(date +%s.%N)
+    resp=$(curl -sS --max-time 10 -X POST --data '{"filename":"big.mp4","type":"video/mp4"}' "$COMPANION/s3/multipart")
+    key=$(json_field "$resp" key); id=$(json_field "$resp" uploadId)
+    [ -n "$id" ] || die "multipart create failed: $resp"
+    local qkey; qkey=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$key")
+    for i in $(seq 1 "$n"); do
+        resp=$(curl -sS --max-time 10 "$COMPANION/s3/multipart/$id/$i?key=$qkey")
+        curl -sS --max-time 600 -o /dev/null -D "$TMP/mp-head-$i" -T "$TMP/mp-part-$i" "$(json_field "$resp" url)" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do wait "${pids[$i]}" || ok=0; done
+    local parts="" sep=""
+    for i in $(seq 1 "$n"); do
+        local etag; etag=$(awk 'tolower($1) == "etag:" { gsub(/[\r"]/, "", $2); print $2 }' "$TMP/mp-head-$i")
+        [ -n "$etag" ] || ok=0
+        parts+="$sep{\"PartNumber\": $i, \"ETag\": \"$etag\"}"; sep=", "
+    done
+    resp=$(curl -sS --max-time 600 -X POST --data "{\"parts\": [$parts]}" "$COMPANION/s3/multipart/$id/complete?key=$qkey")
+    t1=$(date +%s.%N)
+    touch "$TMP/uploads.done"; wait "$sampler" 2>/dev/null || true
+    [ -n "$(json_field "$resp" location)" ] || { ok=0; log "complete failed: $resp"; }
+    local stored; stored=$(stat -c %s "$TMP/data/objects/$key" 2>/dev/null || echo 0)
+    [ "$stored" = "$total" ] || ok=0
+    MP[ok]=$ok; MP[mb]=$MULTIPART_MB; MP[parts]=$n
+    MP[secs]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    MP[mbps]=$(awk -v mb="$MULTIPART_MB" -v s="${MP[secs]}" 'BEGIN { printf "%.1f", mb * 1.048576 / s }')
+    MP[vs_dd]=$(ratio "${MP[mbps]}" "${MP[dd_mbps]}")
+    MP[peak_rss_mb]=$(awk '{printf "%.1f", $1 / 1024}' "$TMP/rss.peak" 2>/dev/null || echo 0)
+    MP[hwm_mb]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$gw_pid/status")
+    rm -f "$TMP"/mp-part-* "$TMP/data/objects/$key"
+}
+
+print_multipart() {
+    [ -n "${MP[ok]:-}" ] || return 0
+    echo
+    echo "| multipart upload | ok | seconds | MB/s | dd conv=fsync MB/s | vs dd | RSS before MB | peak RSS MB (polled) | VmHWM MB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| ${MP[mb]} MiB in ${MP[parts]} parallel parts (local store) | ${MP[ok]} | ${MP[secs]} | ${MP[mbps]} | ${MP[dd_mbps]} | ${MP[vs_dd]} | ${MP[rss_before_mb]} | ${MP[peak_rss_mb]} | ${MP[hwm_mb]} |"
+}
+
 rss_sampler() { # pid: polls VmRSS every 20 ms until uploads.done, keeps the peak in rss.peak
     local peak=0 r
     while kill -0 "$1" 2>/dev/null && [ ! -e "$TMP/uploads.done" ]; do
@@ -768,6 +882,7 @@ main() {
         smoke_checks
         for t in "${TARGET_LIST[@]}"; do measure "$t" "$th"; done
         if [ "$UPLOADS" != 0 ] && [ "$th" = "${THREAD_LIST[0]}" ]; then upload_test; fi
+        if [ "$MULTIPART_MB" != 0 ] && [ "$th" = "${THREAD_LIST[0]}" ]; then multipart_test; fi
         stop_servers
     done
 
@@ -778,6 +893,7 @@ main() {
     done
     print_scaling
     print_uploads
+    print_multipart
     write_json "$JSON_OUT"
     [ "$CHART" = 1 ] && draw_chart "$JSON_OUT" "$CHART_OUT"
     return 0

@@ -111,16 +111,23 @@ pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<
     if !matches!(url.scheme(), "http" | "https") {
         return Err("URL must be http or https".into());
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("URL must not carry a query or fragment".into());
+    if url.fragment().is_some() {
+        return Err("URL must not carry a fragment".into());
     }
+    // Decoded as botocore's parse_qs decodes them ('+' is a space); they keep their order.
+    let query: Vec<(String, String)> =
+        url.query_pairs().map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
+    if let Some((n, _)) = query.iter().find(|(n, _)| n.starts_with("X-Amz-")) {
+        return Err(format!("URL already carries {n}: pass the URL to sign, not a signed one"));
+    }
+    let query: Vec<(&str, &str)> = query.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let base = BaseUrl::from_url(&url).ok_or("URL has no host")?;
     let path = percent_decode_str(url.path()).ok_or("URL path has a bad %-escape")?;
     let owned = parse_headers(&args.headers)?;
     let headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let method = args.method.to_ascii_uppercase();
     let signer = Signer::new(creds, &args.region, &args.service);
-    Ok(signer.presign_url(
+    Ok(signer.presign_url_with_query(
         &PresignRequest {
             method: &method,
             scheme: &base.scheme,
@@ -129,6 +136,7 @@ pub fn sign(args: &SignArgs, creds: Credentials, now: OffsetDateTime) -> Result<
             expires_in: args.expires,
             headers: &headers,
         },
+        &query,
         now,
     ))
 }

@@ -33,6 +33,9 @@ pub use gateway::{Gateway, OriginHealthService};
 pub use metrics::{Metrics, MetricsApp};
 pub use routes::{RequestId, RequestInfo, UploadRoute, UploadRoutes};
 pub use upload::auth::hash_key;
+/// Browser upload session tokens (`POST /v1/upload-sessions`): their grant and their check,
+/// for services that verify a session on their own.
+pub use upload::session_token;
 
 /// Stage-by-stage entry points for `benches/mint.rs`; not a stable API.
 #[doc(hidden)]

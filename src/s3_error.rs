@@ -43,6 +43,40 @@ impl S3Error {
     pub const NO_SUCH_KEY: Self = Self::fixed(404, "NoSuchKey", "The specified key does not exist.");
     pub const INVALID_RANGE: Self =
         Self::fixed(416, "InvalidRange", "The requested range is not satisfiable");
+    // Multipart uploads, with S3's statuses and messages.
+    pub const NO_SUCH_UPLOAD: Self = Self::fixed(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been \
+         aborted or completed.",
+    );
+    pub const INVALID_PART: Self = Self::fixed(
+        400,
+        "InvalidPart",
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or \
+         the specified entity tag may not match the part's entity tag.",
+    );
+    pub const INVALID_PART_ORDER: Self = Self::fixed(
+        400,
+        "InvalidPartOrder",
+        "The list of parts was not in ascending order. The parts list must be specified in order by part \
+         number.",
+    );
+    pub const ENTITY_TOO_SMALL: Self = Self::fixed(
+        400,
+        "EntityTooSmall",
+        "Your proposed upload is smaller than the minimum allowed object size.",
+    );
+    /// A multipart object (or one part) over the limit: S3 answers these with 400, not 413.
+    pub const MULTIPART_TOO_LARGE: Self =
+        Self::fixed(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size.");
+    pub const INVALID_PART_NUMBER: Self =
+        Self::fixed(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+    pub const MALFORMED_XML: Self = Self::fixed(
+        400,
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    );
     pub const INTERNAL: Self =
         Self::fixed(500, "InternalError", "We encountered an internal error. Please try again.");
 
@@ -73,8 +107,9 @@ impl S3Error {
     }
 }
 
-/// XML character-data escaping (the five predefined entities).
-fn push_escaped(out: &mut String, s: &str) {
+/// XML character-data escaping (the five predefined entities). The one escaper of the XML
+/// the gateway writes, S3 error bodies and the requests it sends to a store alike.
+pub(crate) fn push_escaped(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),

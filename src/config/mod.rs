@@ -15,7 +15,10 @@ mod storage;
 mod validate;
 
 pub use error::ConfigError;
-pub use routes::{ApiKeyConfig, CorsConfig, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig};
+pub use routes::{
+    ApiKeyConfig, CorsConfig, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig, UploadSessionsConfig,
+    MAX_OBJECT_SIZE,
+};
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{
     Addressing, LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_FILE_SIZE, MAX_SINGLE_PUT,

@@ -40,6 +40,9 @@ pub struct RoutesConfig {
     /// Per-API-key rate limit on upload routes.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Browser upload sessions (`POST /v1/upload-sessions`) and their Companion routes.
+    #[serde(default)]
+    pub upload_sessions: UploadSessionsConfig,
 }
 
 fn default_max_json_body() -> usize {
@@ -132,4 +135,29 @@ impl Default for FromUrlConfig {
 pub struct RateLimitConfig {
     /// Requests per second per key on upload routes; 0 = unlimited. Keys may override.
     pub default_per_sec: u32,
+}
+
+/// `upload_sessions:`: the caps on what an application's backend may grant one browser
+/// session. A session asks for less or gets these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadSessionsConfig {
+    /// Serve `POST /v1/upload-sessions` and the Companion routes under `/uppy/`.
+    pub enabled: bool,
+    /// Largest file a session may allow, in bytes (multipart uploads; a single form POST is
+    /// also capped by the store's `max_upload_bytes`). At most 5 TiB, S3's object limit.
+    pub max_file_size: u64,
+    /// Most files one session may start.
+    pub max_files: u32,
+    /// Longest session, in seconds (at most 3600).
+    pub max_expires_in: u32,
+}
+
+/// S3's largest object: 5 TiB.
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+impl Default for UploadSessionsConfig {
+    fn default() -> Self {
+        Self { enabled: true, max_file_size: 5 * 1024 * 1024 * 1024, max_files: 1000, max_expires_in: 3600 }
+    }
 }

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use super::routes::{ApiKeyConfig, CorsConfig, FromUrlConfig, RoutesConfig};
+use super::routes::{
+    ApiKeyConfig, CorsConfig, FromUrlConfig, RoutesConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
+};
 use super::server::{LoggingConfig, OriginTimeouts};
 use super::storage::{LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_SINGLE_PUT};
 use super::{Config, ConfigError};
@@ -42,6 +44,7 @@ impl RoutesConfig {
         check_storage(&self.storage)?;
         check_cors(&self.cors)?;
         check_from_url(&self.from_url)?;
+        check_upload_sessions(&self.upload_sessions)?;
         Ok(self)
     }
 }
@@ -133,6 +136,19 @@ fn check_s3(s: &S3StorageConfig) -> Result<(), ConfigError> {
 fn check_upload_cap(field: &str, cap: u64) -> Result<(), ConfigError> {
     if cap == 0 || cap > MAX_SINGLE_PUT {
         return Err(ConfigError::new(field, format!("must be 1..={MAX_SINGLE_PUT} (5 GiB)")));
+    }
+    Ok(())
+}
+
+fn check_upload_sessions(u: &UploadSessionsConfig) -> Result<(), ConfigError> {
+    if u.max_file_size == 0 || u.max_file_size > MAX_OBJECT_SIZE {
+        return Err(ConfigError::new("upload_sessions.max_file_size", "must be 1..=5497558138880 (5 TiB)"));
+    }
+    if u.max_files == 0 {
+        return Err(ConfigError::new("upload_sessions.max_files", "must be at least 1"));
+    }
+    if !(60..=3600).contains(&u.max_expires_in) {
+        return Err(ConfigError::new("upload_sessions.max_expires_in", "must be 60..=3600 seconds"));
     }
     Ok(())
 }

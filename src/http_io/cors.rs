@@ -10,7 +10,7 @@ pub struct Cors {
 }
 
 /// Methods a browser may use on our routes.
-const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, OPTIONS";
+const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 /// Headers a browser's script may read from our answers.
 const EXPOSE_HEADERS: &str = "ETag, X-Request-Id";
 /// Headers a browser may send; covers the JSON mint calls and S3-style uploads.

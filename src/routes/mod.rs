@@ -14,6 +14,7 @@
 //! Layers point down only: this module decides the route and dispatches; each handler
 //! (`mint`, `from_url`, `object`, `preflight`) takes the shared [`RouteContext`].
 
+mod companion;
 mod context;
 mod from_url;
 mod job_slots;
@@ -22,6 +23,7 @@ mod object;
 mod preflight;
 mod request_info;
 mod table;
+mod upload_sessions;
 
 pub use request_info::{RequestId, RequestInfo};
 
@@ -34,6 +36,7 @@ use crate::dialect::Dialect;
 use crate::metrics::Metrics;
 use crate::sigv4::percent_decode_str;
 use crate::store::key_is_safe;
+use crate::upload::session_token::SessionTokens;
 
 use context::RouteContext;
 use from_url::FromUrlService;
@@ -44,6 +47,7 @@ pub struct UploadRoutes {
     table: RouteTable,
     ctx: RouteContext,
     from_url: FromUrlService,
+    sessions: companion::Sessions,
 }
 
 /// A request the upload routes answer, decided once from its path by
@@ -57,6 +61,11 @@ enum Target {
     FromUrl,
     /// The decoded key, or `None` when the path cannot name one we could have minted.
     Object(Option<String>),
+    /// The local store's bucket (form uploads).
+    Bucket,
+    UploadSessions,
+    /// The path after `/uppy/`.
+    Companion(String),
 }
 
 impl UploadRoutes {
@@ -74,8 +83,16 @@ impl UploadRoutes {
                 dialects,
                 from_url: d.apimall,
                 object_path: ctx.storage.gateway_path.clone(),
+                bucket: ctx.storage.local().is_some(),
+                upload_sessions: cfg.upload_sessions.enabled,
             },
             from_url: FromUrlService::from_config(cfg, &ctx.storage)?,
+            sessions: companion::Sessions::new(
+                SessionTokens::new(
+                    ctx.storage.gateway_signer.credentials().secret_access_key.expose_secret(),
+                ),
+                cfg.upload_sessions.clone(),
+            ),
             ctx,
         })
     }
@@ -121,6 +138,9 @@ impl UploadRoutes {
             Route::Object(raw) => {
                 Target::Object(percent_decode_str(raw).filter(|k| key_is_safe(k)).map(|k| k.into_owned()))
             }
+            Route::Bucket => Target::Bucket,
+            Route::UploadSessions => Target::UploadSessions,
+            Route::Companion(rest) => Target::Companion(rest.to_owned()),
         };
         Some(UploadRoute(target))
     }
@@ -158,6 +178,19 @@ impl UploadRoutes {
             Target::Object(key) => {
                 info.route = "object";
                 Box::pin(object::handle(&self.ctx, session, key, origin, info)).await
+            }
+            Target::Bucket => {
+                info.route = "form_post";
+                Box::pin(object::handle_bucket(&self.ctx, session, origin, info)).await
+            }
+            Target::UploadSessions => {
+                info.route = "upload_sessions";
+                let (tokens, caps) = (&self.sessions.tokens, &self.sessions.caps);
+                Box::pin(upload_sessions::handle(&self.ctx, tokens, caps, session, origin, info)).await
+            }
+            Target::Companion(rest) => {
+                info.route = "companion";
+                Box::pin(companion::handle(&self.ctx, &self.sessions, session, &rest, origin, info)).await
             }
         }
     }

@@ -7,6 +7,10 @@ use crate::dialect::Dialect;
 
 /// API Mall's upload-from-URL route.
 pub const FROM_URL_PATH: &str = "/api/v1/files/from-url";
+/// Where an application's backend opens a browser upload session.
+pub const UPLOAD_SESSIONS_PATH: &str = "/v1/upload-sessions";
+/// Where the Companion routes of each session live: `/uppy/{token}/s3/...`.
+pub const COMPANION_PREFIX: &str = "/uppy/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -18,6 +22,12 @@ pub enum Route<'a> {
     FromUrl,
     /// Under the gateway's upload/object path; the raw (still encoded) key.
     Object(&'a str),
+    /// The local store's bucket itself (`/files` or `/files/`): form uploads.
+    Bucket,
+    /// `POST /v1/upload-sessions`.
+    UploadSessions,
+    /// A Companion route; the path after `/uppy/` (token, then `/s3/...`).
+    Companion(&'a str),
 }
 
 /// The enabled routes.
@@ -27,6 +37,10 @@ pub struct RouteTable {
     pub from_url: bool,
     /// e.g. `/files` (local store) or `/_gateway/upload` (relay for S3).
     pub object_path: String,
+    /// Whether `object_path` is a bucket that takes form uploads (the local store).
+    pub bucket: bool,
+    /// Upload sessions and their Companion routes.
+    pub upload_sessions: bool,
 }
 
 impl RouteTable {
@@ -40,8 +54,19 @@ impl RouteTable {
             return Route::FromUrl;
         }
         if let Some(rest) = path.strip_prefix(self.object_path.as_str()) {
+            if self.bucket && (rest.is_empty() || rest == "/") {
+                return Route::Bucket;
+            }
             if let Some(key) = rest.strip_prefix('/') {
                 return Route::Object(key);
+            }
+        }
+        if self.upload_sessions {
+            if path == UPLOAD_SESSIONS_PATH {
+                return Route::UploadSessions;
+            }
+            if let Some(rest) = path.strip_prefix(COMPANION_PREFIX) {
+                return Route::Companion(rest);
             }
         }
         Route::Passthrough
@@ -58,6 +83,8 @@ mod tests {
             dialects: vec![Dialect::ApiMall, Dialect::Memories],
             from_url: true,
             object_path: "/files".into(),
+            bucket: true,
+            upload_sessions: true,
         };
         assert_eq!(t.classify("/api/v1/files/upload-url"), Route::Mint(Dialect::ApiMall));
         assert_eq!(t.classify("/serve/api/v2/upload/signed-url"), Route::Mint(Dialect::Memories));
@@ -65,7 +92,12 @@ mod tests {
         assert_eq!(t.classify("/api/v1/files/from-url"), Route::FromUrl);
         assert_eq!(t.classify("/files/a/b.png"), Route::Object("a/b.png"));
         assert_eq!(t.classify("/filesx/a"), Route::Passthrough);
-        assert_eq!(t.classify("/files"), Route::Passthrough);
+        assert_eq!(t.classify("/files"), Route::Bucket);
+        assert_eq!(t.classify("/files/"), Route::Bucket);
+        assert_eq!(t.classify("/v1/upload-sessions"), Route::UploadSessions);
+        assert_eq!(t.classify("/v1/upload-sessions/"), Route::Passthrough);
+        assert_eq!(t.classify("/uppy/tok/s3/params"), Route::Companion("tok/s3/params"));
+        assert_eq!(t.classify("/uppyx/tok"), Route::Passthrough);
         assert_eq!(t.classify("/api/v1/files/upload-url/"), Route::Passthrough);
         assert_eq!(t.classify("/"), Route::Passthrough);
     }

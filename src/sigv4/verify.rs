@@ -115,7 +115,7 @@ fn parse_expires(s: &str) -> Result<u32, VerifyError> {
 
 /// `X-Amz-Credential` = `{akid}/{yyyyMMdd}/{region}/{service}/aws4_request`, checked
 /// against the signer and the date of `X-Amz-Date`.
-fn check_credential(signer: &Signer, credential: &str, date: &AmzDate) -> Result<(), VerifyError> {
+pub(crate) fn check_credential(signer: &Signer, credential: &str, date: &AmzDate) -> Result<(), VerifyError> {
     let malformed = || {
         query_error(
             "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; \

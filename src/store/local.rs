@@ -2,15 +2,17 @@
 //!
 //! Layout under `root`: `objects/<key>` holds the bytes, `meta/<key>.json` the content type,
 //! size and ETag, `tmp/` the in-flight uploads, `.gateway/signing.key` the secret that signs
-//! this gateway's own upload URLs ([`super::gateway_secret`]). An object and then its
-//! metadata appear only by rename.
+//! this gateway's own upload URLs ([`super::gateway_secret`]), `multipart/` the multipart
+//! uploads in progress ([`super::multipart`]). An object and then its metadata appear only
+//! by rename.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::StoreError;
-use super::spool::{Spool, Spooled};
+use super::multipart::LocalUploads;
+use super::spool::{Spool, Spooled, TempPath};
 
 /// What is kept beside each object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub struct LocalStore {
     root: PathBuf,
     /// Striped per-key locks for the commit renames (never held while streaming).
     commit_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The multipart uploads in progress under `multipart/`.
+    uploads: LocalUploads,
 }
 
 const COMMIT_STRIPES: usize = 64;
@@ -73,6 +77,7 @@ impl LocalStore {
         Ok(Self {
             root: root.to_path_buf(),
             commit_locks: (0..COMMIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            uploads: LocalUploads::open(root)?,
         })
     }
 
@@ -82,6 +87,11 @@ impl LocalStore {
 
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// The multipart uploads in progress.
+    pub(crate) fn uploads(&self) -> &LocalUploads {
+        &self.uploads
     }
 
     pub fn object_path(&self, key: &str) -> Option<PathBuf> {
@@ -99,13 +109,27 @@ impl LocalStore {
         key: &str,
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError> {
+        let etag = format!("\"{}\"", hex::encode(&spooled.sha256[..16]));
+        let size = spooled.len;
+        self.commit_file(
+            spooled.into_temp(),
+            key,
+            ObjectMeta { content_type: content_type.to_string(), size, etag },
+        )
+        .await
+    }
+
+    /// Make a finished temp file the object `key` with `meta` (whose ETag and size the
+    /// caller computed, e.g. an assembled multipart upload's), by the same renames as
+    /// [`LocalStore::commit`].
+    pub(crate) async fn commit_file(
+        &self,
+        data: TempPath,
+        key: &str,
+        meta: ObjectMeta,
+    ) -> Result<ObjectMeta, StoreError> {
         let (Some(obj), Some(meta_path)) = (self.object_path(key), self.meta_path(key)) else {
             return Err(StoreError::UnsafeKey);
-        };
-        let meta = ObjectMeta {
-            content_type: content_type.to_string(),
-            size: spooled.len,
-            etag: format!("\"{}\"", hex::encode(&spooled.sha256[..16])),
         };
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
         let mut m = Spool::create(&self.tmp_dir(), json.len() as u64).await?;
@@ -114,7 +138,7 @@ impl LocalStore {
         // Both renames under the key's lock, object first: concurrent PUTs of one URL cannot
         // pair one's bytes with the other's ETag, and a failed object rename leaves no metadata.
         let _guard = self.commit_locks[stripe(key)].lock().await;
-        spooled.rename_to(&obj).await?;
+        data.rename_to(&obj).await?;
         meta_file.rename_to(&meta_path).await?;
         Ok(meta)
     }

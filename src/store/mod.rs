@@ -8,14 +8,20 @@ mod base_url;
 mod error;
 pub mod gateway_secret;
 mod local;
+mod multipart;
+mod post;
 mod s3;
 mod spool;
 
 pub use base_url::BaseUrl;
 pub use error::StoreError;
 pub use local::{key_is_safe, LocalStore, ObjectMeta, MAX_KEY_SEGMENT_BYTES};
+pub use multipart::{
+    parse_complete_request, MultipartError, PartInfo, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE,
+};
+pub use post::FormUpload;
 pub use s3::S3Store;
-pub use spool::{Spool, SpoolError, Spooled};
+pub use spool::{Spool, SpoolError, Spooled, TempPath};
 
 use std::path::PathBuf;
 

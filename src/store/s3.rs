@@ -25,6 +25,7 @@ pub struct S3Store {
     /// Path prefix before the key: `/bucket` (path style) or empty (virtual).
     path_prefix: String,
     public_base: Option<String>,
+    bucket: String,
     pub signer: Signer,
     client: reqwest::Client,
 }
@@ -69,13 +70,41 @@ impl S3Store {
             host,
             path_prefix,
             public_base: c.public_base_url.clone(),
+            bucket: c.bucket.clone(),
             signer: Signer::new(Credentials::new(akid, secret, token), &c.region, "s3"),
             client,
         })
     }
 
-    fn object_path(&self, key: &str) -> String {
+    /// The decoded request path of `key`: `/bucket/key` or `/key`.
+    pub(crate) fn object_path(&self, key: &str) -> String {
         format!("{}/{key}", self.path_prefix)
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// `http` or `https`.
+    pub(crate) fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The authority requests to the bucket carry as `Host`.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The HTTP client for the gateway's own requests to the store.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The URL a form POST goes to: the bucket's, ending in `/`, so that it plus a key is the
+    /// object's URL.
+    pub fn post_url(&self) -> String {
+        format!("{}://{}{}/", self.scheme, self.host, self.path_prefix)
     }
 
     /// A presigned URL for `method` on `key`, signing `headers` besides host.

@@ -2,19 +2,29 @@
 //!
 //! Uploads, relays and from-url fetches all stream into a [`Spool`] under the data
 //! directory's `tmp/`, hashing as they go. If anything fails before commit (bad size,
-//! disconnect, full disk, a panic unwinding) the `Drop` removes the temp file, so no
-//! half-written object is ever visible and no temp file is left behind.
+//! disconnect, full disk, a panic unwinding) the [`TempPath`]'s `Drop` removes the temp file,
+//! so no half-written object is ever visible and no temp file is left behind.
 
 use std::path::{Path, PathBuf};
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+/// A file under `tmp/` that is removed on drop unless it was renamed away.
+#[derive(Debug)]
+pub struct TempPath {
+    path: PathBuf,
+    kept: bool,
+}
+
 /// A temp file being written.
 pub struct Spool {
-    path: PathBuf,
+    tmp: TempPath,
     file: Option<tokio::fs::File>,
     hasher: Sha256,
+    /// Only when asked for ([`Spool::with_md5`]): S3 part ETags are MD5s, nothing else is.
+    md5: Option<Md5>,
     len: u64,
     limit: u64,
 }
@@ -46,19 +56,74 @@ impl From<std::io::Error> for SpoolError {
 
 /// A finished spool: flushed and fsynced, still a temp file until renamed or sent.
 pub struct Spooled {
-    path: PathBuf,
+    tmp: TempPath,
     pub len: u64,
     pub sha256: [u8; 32],
-    kept: bool,
+    /// The MD5 of the bytes, for a spool made [`Spool::with_md5`].
+    pub md5: Option<[u8; 16]>,
+}
+
+impl TempPath {
+    /// A fresh, unused name in `tmp_dir` (created if missing). Nothing exists there yet; the
+    /// caller creates the file (`create_new`), and from then on this value owns it.
+    pub async fn fresh(tmp_dir: &Path) -> std::io::Result<Self> {
+        tokio::fs::create_dir_all(tmp_dir).await?;
+        Ok(Self::fresh_name(tmp_dir))
+    }
+
+    /// [`TempPath::fresh`] for a directory known to exist (blocking callers).
+    pub fn fresh_name(tmp_dir: &Path) -> Self {
+        Self { path: tmp_dir.join(format!("{:032x}.part", rand::random::<u128>())), kept: false }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Atomically move the file to `dest` (same filesystem), creating parent directories.
+    pub async fn rename_to(self, dest: &Path) -> std::io::Result<()> {
+        if let Some(parent) = dest.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        self.rename_into(dest).await
+    }
+
+    /// [`TempPath::rename_to`] into a directory that must already exist: the rename fails
+    /// (and the temp file is removed) when the directory was taken away meanwhile, instead
+    /// of bringing it back.
+    pub async fn rename_into(mut self, dest: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, dest).await?;
+        self.kept = true;
+        if let Some(parent) = dest.parent() {
+            // Make the rename itself durable; failure here is not worth failing the upload.
+            if let Ok(dir) = tokio::fs::File::open(parent).await {
+                let _ = dir.sync_all().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 impl Spool {
     /// Create a fresh temp file in `tmp_dir` that accepts at most `limit` bytes.
     pub async fn create(tmp_dir: &Path, limit: u64) -> Result<Self, SpoolError> {
-        tokio::fs::create_dir_all(tmp_dir).await?;
-        let path = tmp_dir.join(format!("{:032x}.part", rand::random::<u128>()));
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
-        Ok(Self { path, file: Some(file), hasher: Sha256::new(), len: 0, limit })
+        let tmp = TempPath::fresh(tmp_dir).await?;
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(tmp.path()).await?;
+        Ok(Self { tmp, file: Some(file), hasher: Sha256::new(), md5: None, len: 0, limit })
+    }
+
+    /// Also compute the MD5 of everything written (before the first write).
+    pub fn with_md5(mut self) -> Self {
+        self.md5 = Some(Md5::new());
+        self
     }
 
     pub fn len(&self) -> u64 {
@@ -78,6 +143,9 @@ impl Spool {
         let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("spool closed"))?;
         file.write_all(chunk).await?;
         self.hasher.update(chunk);
+        if let Some(md5) = &mut self.md5 {
+            md5.update(chunk);
+        }
         self.len = new_len;
         Ok(())
     }
@@ -88,47 +156,25 @@ impl Spool {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        let path = std::mem::take(&mut self.path);
-        let sha256 = std::mem::take(&mut self.hasher).finalize().into();
-        Ok(Spooled { path, len: self.len, sha256, kept: false })
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        let sha256 = self.hasher.finalize().into();
+        let md5 = self.md5.map(|m| m.finalize().into());
+        Ok(Spooled { tmp: self.tmp, len: self.len, sha256, md5 })
     }
 }
 
 impl Spooled {
     pub fn path(&self) -> &Path {
-        &self.path
+        self.tmp.path()
     }
 
     /// Atomically move the data to `dest` (same filesystem), creating parent directories.
-    pub async fn rename_to(mut self, dest: &Path) -> std::io::Result<()> {
-        if let Some(parent) = dest.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        tokio::fs::rename(&self.path, dest).await?;
-        self.kept = true;
-        if let Some(parent) = dest.parent() {
-            // Make the rename itself durable; failure here is not worth failing the upload.
-            if let Ok(dir) = tokio::fs::File::open(parent).await {
-                let _ = dir.sync_all().await;
-            }
-        }
-        Ok(())
+    pub async fn rename_to(self, dest: &Path) -> std::io::Result<()> {
+        self.tmp.rename_to(dest).await
     }
-}
 
-impl Drop for Spooled {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
+    /// The temp file itself, for a commit that renames it (the digests are the caller's).
+    pub fn into_temp(self) -> TempPath {
+        self.tmp
     }
 }
 
@@ -166,5 +212,18 @@ mod tests {
         s.write(b"x").await.unwrap();
         drop(s.finish().await.unwrap());
         assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn md5_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::create(dir.path(), 100).await.unwrap().with_md5();
+        s.write(b"a").await.unwrap();
+        s.write(b"bc").await.unwrap();
+        let done = s.finish().await.unwrap();
+        assert_eq!(done.md5.map(hex::encode).as_deref(), Some("900150983cd24fb0d6963f7d28e17f72"));
+        let mut s = Spool::create(dir.path(), 100).await.unwrap();
+        s.write(b"abc").await.unwrap();
+        assert!(s.finish().await.unwrap().md5.is_none());
     }
 }

@@ -7,3 +7,4 @@ pub mod error;
 pub mod mint;
 pub mod object_key;
 pub mod rate_limit;
+pub mod session_token;

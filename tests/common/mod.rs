@@ -16,6 +16,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod fetch_server;
+pub mod form;
 pub mod gateway;
 pub mod http_client;
 pub mod origin;

@@ -1,6 +1,7 @@
 //! The gateway acting as a store: verified uploads in, objects out.
 //!
-//! - `PUT {path}/{key}?X-Amz-...`: a presigned PUT (local store) ([`put`]).
+//! - `PUT {path}/{key}?X-Amz-...`: a presigned PUT (local store) ([`put`]); with
+//!   `partNumber` and `uploadId` in the query, one part of a multipart upload.
 //! - `POST {path}/{key}?X-Amz-...`: memories' multipart upload, committed to the local store
 //!   or relayed to S3 ([`multipart`]).
 //! - `GET`/`HEAD {path}/{key}`: the object (local store), with ETag and single byte ranges
@@ -9,6 +10,7 @@
 //! Every refusal is an [`S3Error`] in S3's XML body, as a storage client expects.
 
 mod conditional;
+mod form_post;
 mod get;
 mod multipart;
 mod put;
@@ -24,6 +26,23 @@ use crate::sigv4::{verify_presigned, PresignedRequest};
 
 use super::context::RouteContext;
 use super::request_info::RequestInfo;
+
+/// `POST {bucket}/`: a form upload to the local store.
+pub(crate) async fn handle_bucket(
+    ctx: &RouteContext,
+    session: &mut Session,
+    origin: Option<&str>,
+    info: &mut RequestInfo,
+) -> pingora::Result<()> {
+    let rid = info.assign_request_id();
+    let path = session.req_header().uri.path().to_string();
+    let reply = match (session.req_header().method == http::Method::POST, ctx.storage.local()) {
+        (true, Some(store)) => form_post::post_form(ctx, store, session, rid).await,
+        _ => Err(S3Error::METHOD_NOT_ALLOWED),
+    };
+    let reply = reply.unwrap_or_else(|e| Reply::s3(&e, &path, rid));
+    send(session, reply.request_id(X_AMZ_REQUEST_ID, rid), &ctx.cors, origin).await
+}
 
 /// `key` is the decoded key from the route, `None` when the path names no valid key.
 pub(crate) async fn handle(
@@ -59,6 +78,9 @@ async fn answer(
 ) -> Result<Option<Reply>, S3Error> {
     let local = ctx.storage.local();
     match (session.req_header().method.as_str(), local) {
+        ("PUT", Some(store)) if put::is_upload_part(session) => {
+            put::put_part(ctx, store, session, key, rid).await.map(Some)
+        }
         ("PUT", Some(store)) => put::put_object(ctx, store, session, key, rid).await.map(Some),
         ("POST", _) => multipart::post_object(ctx, session, key, rid).await.map(Some),
         ("GET" | "HEAD", Some(store)) => get::serve_object(ctx, store, session, key, rid).await,

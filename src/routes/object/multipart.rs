@@ -21,7 +21,7 @@ use super::{internal, verify_url};
 /// Multipart overhead allowed beyond the file itself (boundaries, part headers, small fields).
 const FORM_OVERHEAD: u64 = 64 * 1024;
 
-type Chunk = Result<Bytes, std::io::Error>;
+pub(super) type Chunk = Result<Bytes, std::io::Error>;
 
 pub(super) async fn post_object(
     ctx: &RouteContext,
@@ -51,7 +51,7 @@ pub(super) async fn post_object(
 }
 
 /// Read the request body into `tx`, failing the stream past `cap` bytes.
-async fn pump_body(session: &mut Session, tx: mpsc::Sender<Chunk>, cap: u64) {
+pub(super) async fn pump_body(session: &mut Session, tx: mpsc::Sender<Chunk>, cap: u64) {
     let mut total = 0u64;
     loop {
         let item = match session.read_request_body().await {

@@ -1,5 +1,8 @@
 //! `PUT {path}/{key}`: a presigned upload to the local store, streamed to a spool while
 //! counted against the signed Content-Length, then committed by rename.
+//!
+//! `PUT {path}/{key}?partNumber=N&uploadId=U`: S3's UploadPart into a multipart upload of
+//! the local store, verified and streamed the same way, stored as part N with its MD5 ETag.
 
 use pingora::proxy::Session;
 
@@ -7,7 +10,8 @@ use crate::content_type::is_acceptable_content_type;
 use crate::http_io::{declared_length, header_bytes, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
-use crate::store::{LocalStore, Spool, SpoolError, Spooled};
+use crate::sigv4::percent_decode_str;
+use crate::store::{LocalStore, MultipartError, Spool, SpoolError, Spooled, MAX_PART_NUMBER, MAX_PART_SIZE};
 
 use super::super::context::RouteContext;
 use super::{internal, verify_url};
@@ -35,6 +39,54 @@ pub(super) async fn put_object(
     let meta = store.commit(done, key, &content_type).await.map_err(|e| internal(rid, key, e))?;
     ctx.metrics.stored_bytes.with_label_values(&["put"]).inc_by(meta.size);
     Ok(Reply::empty(200).header_str(http::header::ETAG, &meta.etag))
+}
+
+/// Whether the query makes this PUT an UploadPart (either parameter does: a PUT carrying
+/// one of them is never a plain object upload).
+pub(super) fn is_upload_part(session: &Session) -> bool {
+    let query = session.req_header().uri.query().unwrap_or("");
+    query_params(query).any(|(name, _)| name == "partNumber" || name == "uploadId")
+}
+
+pub(super) async fn put_part(
+    ctx: &RouteContext,
+    store: &LocalStore,
+    session: &mut Session,
+    key: &str,
+    rid: RequestId,
+) -> Result<Reply, S3Error> {
+    // The signature covers the whole query, partNumber and uploadId included.
+    verify_url(ctx, session, "PUT")?;
+    let len = declared_length(session).ok_or(S3Error::MISSING_CONTENT_LENGTH)?;
+    if len > MAX_PART_SIZE {
+        return Err(S3Error::MULTIPART_TOO_LARGE);
+    }
+    let query = session.req_header().uri.query().unwrap_or("");
+    let value = |wanted: &str| {
+        query_params(query).find(|(name, _)| *name == wanted).and_then(|(_, v)| percent_decode_str(v))
+    };
+    let part_number = value("partNumber")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or(S3Error::INVALID_PART_NUMBER)?;
+    let upload_id = value("uploadId").ok_or(S3Error::NO_SUCH_UPLOAD)?.into_owned();
+    let refused = |e: MultipartError| match e {
+        MultipartError::Store(e) => internal(rid, key, e),
+        other => other.to_s3(),
+    };
+    // Before the body: an unknown upload is refused without receiving a byte.
+    store.check_upload(key, &upload_id).await.map_err(refused)?;
+    crate::http_io::continue_if_expected(session).await;
+    let spool = Spool::create(&store.tmp_dir(), len).await.map_err(|e| internal(rid, key, e))?.with_md5();
+    let done = receive_body(session, spool, len, rid, key).await?;
+    let part = store.put_part(key, &upload_id, part_number, done).await.map_err(refused)?;
+    ctx.metrics.stored_bytes.with_label_values(&["part"]).inc_by(part.size);
+    Ok(Reply::empty(200).header_str(http::header::ETAG, &part.etag))
+}
+
+/// The query's `name=value` pairs, still encoded (a name without `=` has an empty value).
+fn query_params(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
 /// The request body into `spool`, exactly `len` bytes, fsynced. On any failure the spool's

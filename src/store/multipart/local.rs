@@ -1,0 +1,416 @@
+//! Multipart uploads in the local store.
+//!
+//! Layout under `root/multipart/`:
+//!
+//! ```text
+//! <uploadId>/upload.json     {key, content_type, expires_at (unix seconds)}
+//! <uploadId>/<n>.part        the bytes of part n
+//! <uploadId>/<n>.json        {etag, size} of part n
+//! .<why>-<uploadId>-<rand>/  an upload taken out of service (completing, aborted, expired)
+//! ```
+//!
+//! Every file arrives by rename from a fsynced spool, so nothing half-written is visible.
+//! An upload leaves service by one atomic rename of its directory to a private name, the
+//! first step of complete, abort and the expiry sweep: of two racing, exactly one renames,
+//! and the other finds no upload. The renames that change an upload (a part's two files,
+//! taking the directory away) happen under the upload's lock, so a complete validates
+//! exactly the parts it then assembles. The locks are per process: two gateway processes
+//! sharing a data directory (a graceful upgrade) still get the atomic directory rename.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use super::assemble::{assemble, PartFile};
+use super::rules::{multipart_etag, part_number_ok, quoted, select_parts};
+use super::{MultipartError, PartInfo};
+use crate::store::{key_is_safe, LocalStore, ObjectMeta, Spool, Spooled, StoreError};
+
+#[cfg(test)]
+mod tests;
+
+/// The multipart state of one local store: where uploads live, their locks, the sweep clock.
+#[derive(Debug)]
+pub struct LocalUploads {
+    dir: PathBuf,
+    locks: Vec<Mutex<()>>,
+    /// When the last expiry sweep started (unix seconds).
+    last_sweep: AtomicI64,
+}
+
+const LOCK_STRIPES: usize = 64;
+
+/// Sweeps on create are at most this often (seconds).
+const SWEEP_EVERY: i64 = 60;
+
+/// A private or unfinished directory older than this is a crash's leftover (a live one is
+/// being completed or removed right now, which takes far less).
+const STALE_SECS: u64 = 3600;
+
+/// What `upload.json` keeps.
+#[derive(Debug, Serialize, Deserialize)]
+struct UploadRecord {
+    key: String,
+    content_type: String,
+    /// Unix seconds; the upload is gone from then on.
+    expires_at: i64,
+}
+
+/// What `<n>.json` keeps beside a part.
+#[derive(Debug, Serialize, Deserialize)]
+struct PartRecord {
+    etag: String,
+    size: u64,
+}
+
+/// Upload ids are 32 lowercase hex characters; anything else names no upload (and never
+/// reaches a path).
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn part_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n}.part"))
+}
+
+fn part_meta_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n}.json"))
+}
+
+impl LocalUploads {
+    /// Open (creating) `root/multipart/` and drop what expired or a crash left behind.
+    pub(crate) fn open(root: &Path) -> std::io::Result<Self> {
+        let dir = root.join("multipart");
+        std::fs::create_dir_all(&dir)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        for doomed in sweep_candidates(&dir, now) {
+            let _ = std::fs::remove_dir_all(doomed);
+        }
+        Ok(Self {
+            dir,
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            last_sweep: AtomicI64::new(now),
+        })
+    }
+
+    fn lock(&self, id: &str) -> &Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        &self.locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    /// The directory of upload `id`; `NoSuchUpload` for an id we could not have made.
+    fn upload_dir(&self, id: &str) -> Result<PathBuf, MultipartError> {
+        valid_id(id).then(|| self.dir.join(id)).ok_or(MultipartError::NoSuchUpload)
+    }
+
+    /// A fresh private name to take upload `id` out of service under.
+    fn private_dir(&self, why: &str, id: &str) -> PathBuf {
+        self.dir.join(format!(".{why}-{id}-{:016x}", rand::random::<u64>()))
+    }
+
+    /// Take upload `id` out of service: its directory renamed to a private name, returned
+    /// for the caller to delete once it let go of the lock. Call under the upload's lock.
+    async fn take_out(&self, dir: &Path, why: &str, id: &str) -> Result<PathBuf, MultipartError> {
+        let private = self.private_dir(why, id);
+        tokio::fs::rename(dir, &private).await.map_err(not_found_is_no_upload)?;
+        Ok(private)
+    }
+
+    /// Remove expired uploads, at most once a [`SWEEP_EVERY`] (the caller need not wait for
+    /// a sweep another task is running).
+    async fn sweep_if_due(&self, now: i64) {
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now - last < SWEEP_EVERY
+            || self.last_sweep.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let dir = self.dir.clone();
+        let Ok(candidates) = tokio::task::spawn_blocking(move || sweep_candidates(&dir, now)).await else {
+            return;
+        };
+        for path in candidates {
+            let id = path.file_name().and_then(|n| n.to_str()).filter(|n| valid_id(n)).map(str::to_owned);
+            match id {
+                // An upload: taken away under its lock, and only if still expired (a complete
+                // or abort may have taken it first).
+                // A directory without a record is a create that crashed (the candidates' check
+                // saw it stale).
+                Some(id) => {
+                    let taken = {
+                        let _guard = self.lock(&id).lock().await;
+                        let live = matches!(read_record(&path).await, Ok(r) if r.expires_at > now);
+                        match live {
+                            true => None,
+                            false => self.take_out(&path, "expired", &id).await.ok(),
+                        }
+                    };
+                    if let Some(private) = taken {
+                        remove_dir_logged(&private).await;
+                    }
+                }
+                None => remove_dir_logged(&path).await,
+            }
+        }
+    }
+}
+
+/// What a sweep removes under `dir` (blocking I/O): uploads past their `expires_at`, and
+/// private or record-less directories older than [`STALE_SECS`].
+fn sweep_candidates(dir: &Path, now: i64) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let stale = |path: &Path| {
+        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        age.is_some_and(|a| a.as_secs() > STALE_SECS)
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let record = valid_id(&name.to_string_lossy())
+            .then(|| std::fs::read(path.join("upload.json")).ok())
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<UploadRecord>(&b).ok());
+        let doomed = match record {
+            Some(r) => r.expires_at <= now,
+            None => stale(&path),
+        };
+        if doomed {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn not_found_is_no_upload(e: std::io::Error) -> MultipartError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => MultipartError::NoSuchUpload,
+        _ => MultipartError::Store(StoreError::Io(e)),
+    }
+}
+
+async fn remove_dir_logged(path: &Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(path).await {
+        log::warn!("multipart: cannot remove {}: {e}", path.display());
+    }
+}
+
+async fn read_record(dir: &Path) -> Result<UploadRecord, MultipartError> {
+    let bytes = tokio::fs::read(dir.join("upload.json")).await.map_err(not_found_is_no_upload)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        MultipartError::Store(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}/upload.json: {e}", dir.display()),
+        )))
+    })
+}
+
+/// The upload's record, if it is live and for `key`.
+async fn live_record(dir: &Path, key: &str) -> Result<UploadRecord, MultipartError> {
+    let record = read_record(dir).await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if record.key != key || record.expires_at <= now {
+        return Err(MultipartError::NoSuchUpload);
+    }
+    Ok(record)
+}
+
+/// The parts in `dir` by ascending number: those with both files, whose sizes agree.
+async fn read_parts(dir: &Path) -> Result<Vec<PartInfo>, MultipartError> {
+    let mut parts = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(not_found_is_no_upload)?;
+    while let Some(entry) = entries.next_entry().await? {
+        let name = entry.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|n| part_number_ok(*n))
+        else {
+            continue;
+        };
+        let Ok(bytes) = tokio::fs::read(entry.path()).await else { continue };
+        let Ok(record) = serde_json::from_slice::<PartRecord>(&bytes) else { continue };
+        let on_disk = tokio::fs::metadata(part_path(dir, n)).await.map(|m| m.len()).ok();
+        if on_disk == Some(record.size) {
+            parts.push(PartInfo { part_number: n, etag: record.etag, size: record.size });
+        }
+    }
+    parts.sort_by_key(|p| p.part_number);
+    Ok(parts)
+}
+
+/// A small JSON value as a finished spool, ready to be renamed into place.
+async fn json_spool(tmp_dir: &Path, value: &impl Serialize) -> Result<Spooled, MultipartError> {
+    let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    let mut s = Spool::create(tmp_dir, json.len() as u64).await?;
+    s.write(&json).await?;
+    Ok(s.finish().await?)
+}
+
+impl LocalStore {
+    /// Start an upload of `key` (see [`crate::store::Storage::create_multipart`]).
+    pub(crate) async fn create_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<String, MultipartError> {
+        if !key_is_safe(key) {
+            return Err(MultipartError::Store(StoreError::UnsafeKey));
+        }
+        let uploads = self.uploads();
+        uploads.sweep_if_due(OffsetDateTime::now_utc().unix_timestamp()).await;
+        let id = new_id();
+        let record = UploadRecord {
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+            expires_at: expires_at.unix_timestamp(),
+        };
+        let spooled = json_spool(&self.tmp_dir(), &record).await?;
+        // Creates the directory; until the record lands there, the id names no upload.
+        spooled.rename_to(&uploads.dir.join(&id).join("upload.json")).await?;
+        Ok(id)
+    }
+
+    /// Whether upload `id` is live and for `key` (the part route asks before reading a body).
+    pub(crate) async fn check_upload(&self, key: &str, id: &str) -> Result<(), MultipartError> {
+        live_record(&self.uploads().upload_dir(id)?, key).await.map(drop)
+    }
+
+    /// Store a received part (spooled [`Spool::with_md5`]) as part `n` of upload `id`,
+    /// replacing an earlier part `n`.
+    pub(crate) async fn put_part(
+        &self,
+        key: &str,
+        id: &str,
+        n: u32,
+        spooled: Spooled,
+    ) -> Result<PartInfo, MultipartError> {
+        if !part_number_ok(n) {
+            return Err(MultipartError::InvalidPartNumber);
+        }
+        let md5 = spooled.md5.ok_or_else(|| std::io::Error::other("part spooled without its MD5"))?;
+        let info = PartInfo { part_number: n, etag: quoted(&hex::encode(md5)), size: spooled.len };
+        let meta =
+            json_spool(&self.tmp_dir(), &PartRecord { etag: info.etag.clone(), size: info.size }).await?;
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        let _guard = uploads.lock(id).lock().await;
+        live_record(&dir, key).await?;
+        // The old metadata goes first: a crash between the renames then leaves part n absent
+        // (the client uploads it again), never new bytes under the old ETag.
+        match tokio::fs::remove_file(part_meta_path(&dir, n)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        // Into the existing directory only: a rename never brings back a finished upload.
+        spooled.into_temp().rename_into(&part_path(&dir, n)).await.map_err(not_found_is_no_upload)?;
+        meta.into_temp().rename_into(&part_meta_path(&dir, n)).await.map_err(not_found_is_no_upload)?;
+        Ok(info)
+    }
+
+    /// The parts of upload `id` so far.
+    pub(crate) async fn list_upload_parts(
+        &self,
+        key: &str,
+        id: &str,
+    ) -> Result<Vec<PartInfo>, MultipartError> {
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        let _guard = uploads.lock(id).lock().await;
+        live_record(&dir, key).await?;
+        read_parts(&dir).await
+    }
+
+    /// Complete upload `id` (see [`crate::store::Storage::complete_multipart`]); `parts`
+    /// passed [`super::rules::check_request`].
+    pub(crate) async fn complete_upload(
+        &self,
+        key: &str,
+        id: &str,
+        parts: &[(u32, String)],
+        max_size: u64,
+    ) -> Result<ObjectMeta, MultipartError> {
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        let (private, record, selected, size) = {
+            let guard = uploads.lock(id).lock().await;
+            let record = live_record(&dir, key).await?;
+            let stored = read_parts(&dir).await?;
+            let (selected, size) = match select_parts(parts, &stored, max_size) {
+                Ok((sel, size)) => (sel.into_iter().cloned().collect::<Vec<_>>(), size),
+                // Too large is final: nothing of it is kept.
+                Err(MultipartError::EntityTooLarge) => {
+                    let private = uploads.take_out(&dir, "abort", id).await?;
+                    drop(guard);
+                    remove_dir_logged(&private).await;
+                    return Err(MultipartError::EntityTooLarge);
+                }
+                Err(e) => return Err(e),
+            };
+            let private = uploads.private_dir("complete", id);
+            tokio::fs::rename(&dir, &private).await.map_err(not_found_is_no_upload)?;
+            (private, record, selected, size)
+        };
+        match self.assemble_and_commit(&private, key, record, &selected, size).await {
+            Ok(meta) => {
+                remove_dir_logged(&private).await;
+                Ok(meta)
+            }
+            Err(e) => {
+                // Our failure, not the client's: give the upload back so a retry can work.
+                let _guard = uploads.lock(id).lock().await;
+                if let Err(back) = tokio::fs::rename(&private, &dir).await {
+                    log::error!("multipart {id}: cannot restore after a failed complete: {back}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn assemble_and_commit(
+        &self,
+        private: &Path,
+        key: &str,
+        record: UploadRecord,
+        selected: &[PartInfo],
+        size: u64,
+    ) -> Result<ObjectMeta, MultipartError> {
+        let refs: Vec<&PartInfo> = selected.iter().collect();
+        let etag =
+            multipart_etag(&refs).ok_or_else(|| std::io::Error::other("a stored part ETag is not an MD5"))?;
+        let files = selected
+            .iter()
+            .map(|p| PartFile { path: part_path(private, p.part_number), size: p.size })
+            .collect();
+        let (data, assembled) = assemble(&self.tmp_dir(), files).await?;
+        if assembled != size {
+            return Err(std::io::Error::other("assembled size differs from the parts' sum").into());
+        }
+        let meta = ObjectMeta { content_type: record.content_type, size, etag };
+        Ok(self.commit_file(data, key, meta).await?)
+    }
+
+    /// Abort upload `id`: it and its parts are gone.
+    pub(crate) async fn abort_upload(&self, key: &str, id: &str) -> Result<(), MultipartError> {
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        let private = {
+            let _guard = uploads.lock(id).lock().await;
+            live_record(&dir, key).await?;
+            uploads.take_out(&dir, "abort", id).await?
+        };
+        remove_dir_logged(&private).await;
+        Ok(())
+    }
+}
