@@ -180,7 +180,7 @@ async fn s3_refusals_small_part_order_missing_twice_and_aborted() {
 
     // The refusals left the upload: completing part 1 alone works.
     assert_eq!(storage.list_parts(KEY, &id).await.unwrap().len(), 2);
-    let meta = storage.complete_multipart(KEY, &id, &[small.clone()], 1 << 30).await.unwrap();
+    let meta = storage.complete_multipart(KEY, &id, std::slice::from_ref(&small), 1 << 30).await.unwrap();
     assert_eq!(meta.etag, multipart_etag(&[b"small"]));
     assert_eq!(std::fs::read(s3.object_path(KEY)).unwrap(), b"small");
     // Twice: refused (S3: NoSuchUpload; s3s-fs lists no parts, so: part not uploaded), and
