@@ -216,6 +216,9 @@ async fn a_three_part_upload_lands_whole_on_s3s_fs() {
     assert!(!s3.object_path(&second.key).exists());
 }
 
+/// What a case does, the parts it completes with, and the status and S3 code it must get.
+type Case<'a> = (&'a str, Vec<(u32, &'a str)>, u16, &'a str);
+
 #[tokio::test]
 async fn s3_rules_refuse_bad_completions_and_store_nothing() {
     let gw = local_gateway();
@@ -234,7 +237,7 @@ async fn s3_rules_refuse_bad_completions_and_store_nothing() {
     let e_small = up.put(1, &small).await;
     let e_big = up.put(2, &big).await;
     let e_last = up.put(3, &small).await;
-    let cases: Vec<(&str, Vec<(u32, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("a wrong ETag", vec![(1, "\"00000000000000000000000000000000\"")], 400, "InvalidPart"),
         ("a part never uploaded", vec![(2, &e_big), (4, &e_last)], 400, "InvalidPart"),
         ("parts out of order", vec![(2, &e_big), (1, &e_small)], 400, "InvalidPartOrder"),
