@@ -266,6 +266,9 @@ fn with(fields: &[(String, String)], name: &str, value: &str) -> Vec<(String, St
     f
 }
 
+/// What a case changes, its form fields, its file, and the status and S3 code it must get.
+type Case<'a> = (&'a str, Vec<(String, String)>, Vec<u8>, u16, &'a str);
+
 #[tokio::test]
 async fn every_policy_violation_is_refused_and_stores_nothing() {
     let gw = gateway();
@@ -284,7 +287,7 @@ async fn every_policy_violation_is_refused_and_stores_nothing() {
     doc["expiration"] = json!("2099-01-01T00:00:00.000Z");
     let edited_policy = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, doc.to_string());
     let past = OffsetDateTime::now_utc() - time::Duration::hours(2);
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("file over content-length-range", good.clone(), vec![1; 101], 400, "EntityTooLarge"),
         ("another key", with(&good, "key", "uploads/user/12/other.png"), vec![1; 10], 403, "AccessDenied"),
         ("another user's key", with(&good, "key", "uploads/user/13/a.png"), vec![1; 10], 403, "AccessDenied"),

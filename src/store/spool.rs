@@ -68,12 +68,7 @@ impl TempPath {
     /// caller creates the file (`create_new`), and from then on this value owns it.
     pub async fn fresh(tmp_dir: &Path) -> std::io::Result<Self> {
         tokio::fs::create_dir_all(tmp_dir).await?;
-        Ok(Self::fresh_name(tmp_dir))
-    }
-
-    /// [`TempPath::fresh`] for a directory known to exist (blocking callers).
-    pub fn fresh_name(tmp_dir: &Path) -> Self {
-        Self { path: tmp_dir.join(format!("{:032x}.part", rand::random::<u128>())), kept: false }
+        Ok(Self { path: tmp_dir.join(format!("{:032x}.part", rand::random::<u128>())), kept: false })
     }
 
     pub fn path(&self) -> &Path {

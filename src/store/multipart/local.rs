@@ -141,17 +141,17 @@ impl LocalUploads {
         for path in candidates {
             let id = path.file_name().and_then(|n| n.to_str()).filter(|n| valid_id(n)).map(str::to_owned);
             match id {
-                // An upload: taken away under its lock, and only if still expired (a complete
-                // or abort may have taken it first).
-                // A directory without a record is a create that crashed (the candidates' check
-                // saw it stale).
+                // An upload: taken away under its lock, unless it is live after all (a
+                // complete or abort may also have taken it first; then the rename fails). One
+                // without a record is a create that crashed (the candidates' check saw it stale).
                 Some(id) => {
                     let taken = {
                         let _guard = self.lock(&id).lock().await;
                         let live = matches!(read_record(&path).await, Ok(r) if r.expires_at > now);
-                        match live {
-                            true => None,
-                            false => self.take_out(&path, "expired", &id).await.ok(),
+                        if live {
+                            None
+                        } else {
+                            self.take_out(&path, "expired", &id).await.ok()
                         }
                     };
                     if let Some(private) = taken {

@@ -32,7 +32,8 @@ use crate::sigv4::PresignRequest;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartInfo {
     pub part_number: u32,
-    /// Quoted, `"<hex md5>"` (S3's form).
+    /// Quoted, `"<hex md5>"` (S3's form). Empty when an S3-compatible store's ListParts
+    /// did not report it (s3s-fs does not; AWS S3 always does).
     pub etag: String,
     pub size: u64,
 }

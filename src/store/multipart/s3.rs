@@ -149,7 +149,8 @@ pub async fn list_parts(s3: &S3Store, key: &str, upload_id: &str) -> Result<Vec<
 fn parse_part(xml: &str) -> Option<PartInfo> {
     Some(PartInfo {
         part_number: first_text(xml, "PartNumber")?.trim().parse().ok()?,
-        etag: quoted(&first_text(xml, "ETag")?),
+        // Optional: see PartInfo::etag.
+        etag: first_text(xml, "ETag").map(|e| quoted(&e)).unwrap_or_default(),
         size: first_text(xml, "Size")?.trim().parse().ok()?,
     })
 }
@@ -164,8 +165,8 @@ pub async fn complete(
     max_size: u64,
 ) -> Result<ObjectMeta, MultipartError> {
     let stored = list_parts(s3, key, upload_id).await?;
-    let (selected, size) = match select_parts(parts, &stored, max_size) {
-        Ok(ok) => ok,
+    let size = match select_parts(parts, &stored, max_size) {
+        Ok((_, size)) => size,
         Err(MultipartError::EntityTooLarge) => {
             // Final: the bucket must not keep the parts of an upload that can never finish.
             if let Err(e) = abort(s3, key, upload_id).await {
@@ -175,7 +176,10 @@ pub async fn complete(
         }
         Err(e) => return Err(e),
     };
-    let body = complete_body(selected.iter().map(|p| (p.part_number, p.etag.as_str())));
+    // The client's ETags (quoted): where the store listed its own they matched, and where
+    // it did not, the store checks them against its parts.
+    let etags: Vec<String> = parts.iter().map(|(_, e)| quoted(e)).collect();
+    let body = complete_body(parts.iter().zip(&etags).map(|((n, _), e)| (*n, e.as_str())));
     let query = [("uploadId", upload_id)];
     let headers = [("content-type", "application/xml")];
     let answer = success(call(s3, Method::POST, key, &query, &headers, body.into_bytes()).await?)?;
@@ -207,4 +211,58 @@ async fn content_type(s3: &S3Store, key: &str) -> String {
 /// AbortMultipartUpload: `DELETE /key?uploadId=`.
 pub async fn abort(s3: &S3Store, key: &str, upload_id: &str) -> Result<(), MultipartError> {
     success(call(s3, Method::DELETE, key, &[("uploadId", upload_id)], &[], Vec::new()).await?).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer { status, headers: http::HeaderMap::new(), body: body.to_string() }
+    }
+
+    #[test]
+    fn error_documents_are_refusals_even_with_200() {
+        let err = |code: &str| {
+            format!("<?xml version=\"1.0\"?>\n<Error><Code>{code}</Code><Message>m</Message></Error>")
+        };
+        assert!(
+            matches!(success(answer(200, &err("InvalidPart"))), Err(MultipartError::InvalidPart(m)) if m == "m")
+        );
+        assert!(matches!(success(answer(404, &err("NoSuchUpload"))), Err(MultipartError::NoSuchUpload)));
+        assert!(matches!(
+            success(answer(400, &err("InvalidPartOrder"))),
+            Err(MultipartError::InvalidPartOrder)
+        ));
+        assert!(matches!(success(answer(400, &err("EntityTooSmall"))), Err(MultipartError::EntityTooSmall)));
+        assert!(matches!(
+            success(answer(403, &err("AccessDenied"))),
+            Err(MultipartError::Store(StoreError::Refused { status: 403, .. }))
+        ));
+        assert!(matches!(success(answer(503, "")), Err(MultipartError::Store(_))));
+        assert!(success(answer(200, "<CompleteMultipartUploadResult/>")).is_ok());
+    }
+
+    /// AWS's ListParts lists ETags, and a mismatch is refused before any complete is sent.
+    #[test]
+    fn listed_etags_are_checked() {
+        let page = "<ListPartsResult><IsTruncated>false</IsTruncated>\
+            <Part><PartNumber>1</PartNumber><ETag>&quot;7ac66c0f148de9519b8bd264312c4d64&quot;</ETag>\
+            <Size>5</Size></Part></ListPartsResult>";
+        let stored: Vec<PartInfo> = elements(page, "Part").filter_map(parse_part).collect();
+        assert_eq!(
+            stored,
+            vec![PartInfo { part_number: 1, etag: "\"7ac66c0f148de9519b8bd264312c4d64\"".into(), size: 5 }]
+        );
+        let wrong = [(1, "00000000000000000000000000000000".to_string())];
+        assert!(matches!(select_parts(&wrong, &stored, u64::MAX), Err(MultipartError::InvalidPart(_))));
+        let right = [(1, "7ac66c0f148de9519b8bd264312c4d64".to_string())];
+        assert!(select_parts(&right, &stored, u64::MAX).is_ok());
+        // Without ETags (s3s-fs), the check is the bucket's.
+        let bare: Vec<PartInfo> = elements("<Part><PartNumber>1</PartNumber><Size>5</Size></Part>", "Part")
+            .filter_map(parse_part)
+            .collect();
+        assert_eq!(bare[0].etag, "");
+        assert!(select_parts(&wrong, &bare, u64::MAX).is_ok());
+    }
 }
