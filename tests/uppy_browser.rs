@@ -467,11 +467,18 @@ fn run(setup: Setup) {
     assert_eq!(parts[0]["PartNumber"], 1, "{body}");
     assert_eq!(parts[0]["Size"], PART_SIZE, "{body}");
     let listed_etag = parts[0]["ETag"].as_str().unwrap_or_else(|| panic!("no ETag: {body}"));
-    assert_eq!(
-        unquote(listed_etag),
-        unquote(&part1_etag),
-        "list parts vs the ETag the part PUT answered: {body}"
-    );
+    match setup.store {
+        Store::Local => assert_eq!(
+            unquote(listed_etag),
+            unquote(&part1_etag),
+            "list parts vs the ETag the part PUT answered: {body}"
+        ),
+        // s3s-fs 0.14's ListParts reports no ETags (AWS S3 does); the gateway passes on "".
+        Store::S3(_) => assert!(
+            listed_etag.is_empty() || unquote(listed_etag) == unquote(&part1_etag),
+            "list parts vs the ETag the part PUT answered: {body}"
+        ),
+    }
     let held_state = setup.upload_state(&upload_id);
     assert!(!held_state.is_empty(), "the store holds no state for the held upload {upload_id}");
     assert!(!setup.object_file(&cancel_key).exists(), "the held upload is already an object");
@@ -601,7 +608,18 @@ fn run(setup: Setup) {
 
     // ... and the store has nothing left of it.
     let (status, body) = setup.get(&list_url);
-    assert_eq!(status, 404, "list parts after the abort: GET {list_url}: {}", String::from_utf8_lossy(&body));
+    let body = String::from_utf8_lossy(&body);
+    println!("list parts after the abort: {status} {body}");
+    match setup.store {
+        Store::Local => assert_eq!(status, 404, "list parts after the abort: GET {list_url}: {body}"),
+        // s3s-fs 0.14's ListParts does not check that the upload exists: it lists an aborted
+        // one as empty (AWS S3 says NoSuchUpload, which the gateway turns into 404). That its
+        // state is gone is checked on disk just below.
+        Store::S3(_) => assert!(
+            status == 404 || (status == 200 && body.trim() == "[]"),
+            "list parts after the abort: GET {list_url}: {status} {body}"
+        ),
+    }
     let left = setup.upload_state(&upload_id);
     assert!(left.is_empty(), "the aborted upload left state in the store: {left:?} (was {held_state:?})");
     assert!(!setup.object_file(&cancel_key).exists(), "the aborted upload became an object");
