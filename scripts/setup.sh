@@ -27,6 +27,6 @@ fi
 [ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
 command -v node >/dev/null || apt_install nodejs npm
 if [ -f tests/browser/package.json ] && { [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; }; then
-  echo "installing playwright-core (driver only; it uses /usr/bin/chromium)"
+  echo "installing playwright-core and uppy (npm; the driver uses /usr/bin/chromium)"
   (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
 fi
