@@ -44,6 +44,11 @@ impl S3Error {
     pub const INVALID_RANGE: Self =
         Self::fixed(416, "InvalidRange", "The requested range is not satisfiable");
     // Multipart uploads, with S3's statuses and messages.
+    pub const UNEXPECTED_QUERY: Self = Self::fixed(
+        400,
+        "InvalidArgument",
+        "This URL signs an object upload; it carries no other query parameters.",
+    );
     pub const NO_SUCH_UPLOAD: Self = Self::fixed(
         404,
         "NoSuchUpload",

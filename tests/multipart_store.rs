@@ -126,7 +126,7 @@ async fn s3_parts_go_to_the_bucket_and_complete_into_the_object() {
     let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
     let (a, b) = (bytes(MIN_PART_SIZE as usize, 1), bytes(1234, 2));
     let url = storage.presign_part(&base(&s3), KEY, &id, 1, 300, OffsetDateTime::now_utc());
-    assert!(url.starts_with(&format!("{}/media/{KEY}?partNumber=1&uploadId=", s3.endpoint())), "{url}");
+    assert!(url.starts_with(&format!("{}/media/{KEY}?uploadId=", s3.endpoint())), "{url}");
     let p2 = upload(&storage, &base(&s3), &id, 2, &b).await;
     let p1 = upload(&storage, &base(&s3), &id, 1, &a).await;
 
@@ -305,7 +305,7 @@ async fn gateway_receives_parts_and_the_store_completes_them() {
     let b = gw_base(&gw);
     let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
     let url = storage.presign_part(&b, KEY, &id, 1, 300, OffsetDateTime::now_utc());
-    assert!(url.starts_with(&gw.url(&format!("/files/{KEY}?partNumber=1&uploadId={id}&X-Amz-"))), "{url}");
+    assert!(url.starts_with(&gw.url(&format!("/files/{KEY}?uploadId={id}&partNumber=1&X-Amz-"))), "{url}");
     let (x, y) = (bytes(MIN_PART_SIZE as usize + 1, 7), bytes(100, 8));
     let p1 = upload(&storage, &b, &id, 1, &x).await;
     upload(&storage, &b, &id, 2, &y).await;

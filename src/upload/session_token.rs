@@ -18,8 +18,9 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 const VERSION: &str = "v1.";
-/// Longest token we parse (a grant with a long type list is still well under this).
-const MAX_TOKEN_LEN: usize = 4096;
+/// Longest token we parse: the largest grant a session may ask for (32 types of 127
+/// characters) encodes to under 6 KiB.
+const MAX_TOKEN_LEN: usize = 8192;
 
 /// What one session may do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ pub(super) async fn put_object(
     rid: RequestId,
 ) -> Result<Reply, S3Error> {
     verify_url(ctx, session, "PUT")?;
+    if has_operation_params(session) {
+        return Err(S3Error::UNEXPECTED_QUERY);
+    }
     let len = declared_length(session).ok_or(S3Error::MISSING_CONTENT_LENGTH)?;
     if len > ctx.storage.max_upload_bytes {
         return Err(S3Error::ENTITY_TOO_LARGE);
@@ -48,6 +51,13 @@ pub(super) fn is_upload_part(session: &Session) -> bool {
     query_params(query).any(|(name, _)| name == "partNumber" || name == "uploadId")
 }
 
+/// Whether the query carries anything but the `X-Amz-*` authentication parameters: a
+/// plain object PUT never does (a part URL with its names re-encoded must not land here).
+pub(super) fn has_operation_params(session: &Session) -> bool {
+    let query = session.req_header().uri.query().unwrap_or("");
+    query_params(query).any(|(name, _)| !name.starts_with("X-Amz-"))
+}
+
 pub(super) async fn put_part(
     ctx: &RouteContext,
     store: &LocalStore,
@@ -63,7 +73,7 @@ pub(super) async fn put_part(
     }
     let query = session.req_header().uri.query().unwrap_or("");
     let value = |wanted: &str| {
-        query_params(query).find(|(name, _)| *name == wanted).and_then(|(_, v)| percent_decode_str(v))
+        query_params(query).find(|(name, _)| name == wanted).and_then(|(_, v)| percent_decode_str(v))
     };
     let part_number = value("partNumber")
         .and_then(|n| n.parse::<u32>().ok())
@@ -75,7 +85,10 @@ pub(super) async fn put_part(
         other => other.to_s3(),
     };
     // Before the body: an unknown upload is refused without receiving a byte.
-    store.check_upload(key, &upload_id).await.map_err(refused)?;
+    let max_size = store.check_upload(key, &upload_id).await.map_err(refused)?;
+    if len > max_size {
+        return Err(MultipartError::EntityTooLarge.to_s3());
+    }
     crate::http_io::continue_if_expected(session).await;
     let spool = Spool::create(&store.tmp_dir(), len).await.map_err(|e| internal(rid, key, e))?.with_md5();
     let done = receive_body(session, spool, len, rid, key).await?;
@@ -84,9 +97,14 @@ pub(super) async fn put_part(
     Ok(Reply::empty(200).header_str(http::header::ETAG, &part.etag))
 }
 
-/// The query's `name=value` pairs, still encoded (a name without `=` has an empty value).
-fn query_params(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")))
+/// The query's `name=value` pairs, names decoded (as the signature check decodes them, so
+/// `upload%49d` is `uploadId` here too; a name that does not decode is kept as sent) and
+/// values still encoded. A name without `=` has an empty value.
+fn query_params(query: &str) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, &str)> {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (name, value) = p.split_once('=').unwrap_or((p, ""));
+        (percent_decode_str(name).unwrap_or(std::borrow::Cow::Borrowed(name)), value)
+    })
 }
 
 /// The request body into `spool`, exactly `len` bytes, fsynced. On any failure the spool's

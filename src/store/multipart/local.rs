@@ -57,6 +57,14 @@ struct UploadRecord {
     content_type: String,
     /// Unix seconds; the upload is gone from then on.
     expires_at: i64,
+    /// The most its parts may add up to; a part that would pass it is refused as it
+    /// arrives, so an upload never holds more disk than its session allows.
+    #[serde(default = "unlimited")]
+    max_size: u64,
+}
+
+fn unlimited() -> u64 {
+    u64::MAX
 }
 
 /// What `<n>.json` keeps beside a part.
@@ -259,11 +267,23 @@ async fn json_spool(tmp_dir: &Path, value: &impl Serialize) -> Result<Spooled, M
 
 impl LocalStore {
     /// Start an upload of `key` (see [`crate::store::Storage::create_multipart`]).
+    #[cfg(test)]
     pub(crate) async fn create_upload(
         &self,
         key: &str,
         content_type: &str,
         expires_at: OffsetDateTime,
+    ) -> Result<String, MultipartError> {
+        self.create_upload_capped(key, content_type, expires_at, u64::MAX).await
+    }
+
+    /// [`Self::create_upload`] whose parts may add up to at most `max_size` bytes.
+    pub(crate) async fn create_upload_capped(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_at: OffsetDateTime,
+        max_size: u64,
     ) -> Result<String, MultipartError> {
         if !key_is_safe(key) {
             return Err(MultipartError::Store(StoreError::UnsafeKey));
@@ -275,6 +295,7 @@ impl LocalStore {
             key: key.to_string(),
             content_type: content_type.to_string(),
             expires_at: expires_at.unix_timestamp(),
+            max_size,
         };
         let spooled = json_spool(&self.tmp_dir(), &record).await?;
         // Creates the directory; until the record lands there, the id names no upload.
@@ -282,9 +303,10 @@ impl LocalStore {
         Ok(id)
     }
 
-    /// Whether upload `id` is live and for `key` (the part route asks before reading a body).
-    pub(crate) async fn check_upload(&self, key: &str, id: &str) -> Result<(), MultipartError> {
-        live_record(&self.uploads().upload_dir(id)?, key).await.map(drop)
+    /// Whether upload `id` is live and for `key` (the part route asks before reading a
+    /// body); the most its parts may add up to.
+    pub(crate) async fn check_upload(&self, key: &str, id: &str) -> Result<u64, MultipartError> {
+        live_record(&self.uploads().upload_dir(id)?, key).await.map(|r| r.max_size)
     }
 
     /// Store a received part (spooled [`Spool::with_md5`]) as part `n` of upload `id`,
@@ -306,7 +328,11 @@ impl LocalStore {
         let uploads = self.uploads();
         let dir = uploads.upload_dir(id)?;
         let _guard = uploads.lock(id).lock().await;
-        live_record(&dir, key).await?;
+        let record = live_record(&dir, key).await?;
+        let others: u64 = read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
+        if others.saturating_add(info.size) > record.max_size {
+            return Err(MultipartError::EntityTooLarge);
+        }
         // The old metadata goes first: a crash between the renames then leaves part n absent
         // (the client uploads it again), never new bytes under the old ETag.
         match tokio::fs::remove_file(part_meta_path(&dir, n)).await {

@@ -48,8 +48,21 @@ impl Storage {
         content_type: &str,
         expires_at: OffsetDateTime,
     ) -> Result<String, MultipartError> {
+        self.create_multipart_capped(key, content_type, expires_at, u64::MAX).await
+    }
+
+    /// [`Self::create_multipart`] for an object of at most `max_size` bytes. The local store
+    /// refuses a part that would take its parts past it (`EntityTooLarge`) as it arrives; an
+    /// S3 bucket cannot, so there the cap holds at `complete`.
+    pub async fn create_multipart_capped(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_at: OffsetDateTime,
+        max_size: u64,
+    ) -> Result<String, MultipartError> {
         match &self.backend {
-            Backend::Local(l) => l.create_upload(key, content_type, expires_at).await,
+            Backend::Local(l) => l.create_upload_capped(key, content_type, expires_at, max_size).await,
             Backend::S3(s3) => s3::create(s3, key, content_type).await,
         }
     }
