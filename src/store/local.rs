@@ -109,7 +109,13 @@ impl LocalStore {
         key: &str,
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError> {
-        let etag = format!("\"{}\"", hex::encode(&spooled.sha256[..16]));
+        // The first 128 bits of the SHA-256 (every spool but a part's has one), else its MD5.
+        let digest = match (&spooled.sha256, &spooled.md5) {
+            (Some(sha), _) => hex::encode(&sha[..16]),
+            (None, Some(md5)) => hex::encode(md5),
+            (None, None) => hex::encode(spooled.len.to_be_bytes()),
+        };
+        let etag = format!("\"{digest}\"");
         let size = spooled.len;
         self.commit_file(
             spooled.into_temp(),

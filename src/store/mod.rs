@@ -16,6 +16,7 @@ mod spool;
 pub use base_url::BaseUrl;
 pub use error::StoreError;
 pub use local::{key_is_safe, LocalStore, ObjectMeta, MAX_KEY_SEGMENT_BYTES};
+pub(crate) use multipart::PartSink;
 pub use multipart::{
     parse_complete_request, MultipartError, PartInfo, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE,
 };

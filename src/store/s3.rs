@@ -151,7 +151,9 @@ impl S3Store {
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError> {
         let path = self.object_path(key);
-        let sha = hex::encode(spooled.sha256);
+        // Relay spools always hash SHA-256; without it the payload goes unsigned.
+        let sha =
+            spooled.sha256.map(hex::encode).unwrap_or_else(|| crate::sigv4::UNSIGNED_PAYLOAD.to_owned());
         let len = spooled.len.to_string();
         let signed = self.signer.sign_headers(
             &HeaderSignRequest {
@@ -190,7 +192,7 @@ impl S3Store {
         Ok(ObjectMeta {
             content_type: content_type.to_string(),
             size: spooled.len,
-            etag: etag.unwrap_or_else(|| format!("\"{}\"", hex::encode(&spooled.sha256[..16]))),
+            etag: etag.unwrap_or_else(|| format!("\"{}\"", &sha[..sha.len().min(32)])),
         })
     }
 }

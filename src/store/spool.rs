@@ -22,8 +22,9 @@ pub struct TempPath {
 pub struct Spool {
     tmp: TempPath,
     file: Option<tokio::fs::File>,
-    hasher: Sha256,
-    /// Only when asked for ([`Spool::with_md5`]): S3 part ETags are MD5s, nothing else is.
+    /// SHA-256 by default; a part spool ([`Spool::with_md5`]) hashes MD5 only, since S3
+    /// part ETags are MD5s and nothing reads a part's SHA-256 (one hash per byte, not two).
+    sha256: Option<Sha256>,
     md5: Option<Md5>,
     len: u64,
     limit: u64,
@@ -58,7 +59,8 @@ impl From<std::io::Error> for SpoolError {
 pub struct Spooled {
     tmp: TempPath,
     pub len: u64,
-    pub sha256: [u8; 32],
+    /// The SHA-256 of the bytes, unless the spool was made [`Spool::with_md5`].
+    pub sha256: Option<[u8; 32]>,
     /// The MD5 of the bytes, for a spool made [`Spool::with_md5`].
     pub md5: Option<[u8; 16]>,
 }
@@ -69,6 +71,11 @@ impl TempPath {
     pub async fn fresh(tmp_dir: &Path) -> std::io::Result<Self> {
         tokio::fs::create_dir_all(tmp_dir).await?;
         Ok(Self { path: tmp_dir.join(format!("{:032x}.part", rand::random::<u128>())), kept: false })
+    }
+
+    /// Take ownership of an existing file: removed on drop unless renamed.
+    pub(crate) fn adopt(path: PathBuf) -> Self {
+        Self { path, kept: false }
     }
 
     pub fn path(&self) -> &Path {
@@ -112,12 +119,13 @@ impl Spool {
     pub async fn create(tmp_dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         let tmp = TempPath::fresh(tmp_dir).await?;
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(tmp.path()).await?;
-        Ok(Self { tmp, file: Some(file), hasher: Sha256::new(), md5: None, len: 0, limit })
+        Ok(Self { tmp, file: Some(file), sha256: Some(Sha256::new()), md5: None, len: 0, limit })
     }
 
-    /// Also compute the MD5 of everything written (before the first write).
+    /// Compute the MD5 of everything written instead of its SHA-256 (before the first write).
     pub fn with_md5(mut self) -> Self {
         self.md5 = Some(Md5::new());
+        self.sha256 = None;
         self
     }
 
@@ -137,7 +145,9 @@ impl Spool {
         }
         let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("spool closed"))?;
         file.write_all(chunk).await?;
-        self.hasher.update(chunk);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(chunk);
+        }
         if let Some(md5) = &mut self.md5 {
             md5.update(chunk);
         }
@@ -151,7 +161,7 @@ impl Spool {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        let sha256 = self.hasher.finalize().into();
+        let sha256 = self.sha256.map(|h| h.finalize().into());
         let md5 = self.md5.map(|m| m.finalize().into());
         Ok(Spooled { tmp: self.tmp, len: self.len, sha256, md5 })
     }
@@ -195,7 +205,7 @@ mod tests {
         let done = s.finish().await.unwrap();
         assert_eq!(done.len, 3);
         assert_eq!(
-            hex::encode(done.sha256),
+            hex::encode(done.sha256.unwrap()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         let dest = dir.path().join("objects/a/b.bin");

@@ -11,7 +11,9 @@ use crate::http_io::{declared_length, header_bytes, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::sigv4::percent_decode_str;
-use crate::store::{LocalStore, MultipartError, Spool, SpoolError, Spooled, MAX_PART_NUMBER, MAX_PART_SIZE};
+use crate::store::{
+    LocalStore, MultipartError, PartSink, Spool, SpoolError, Spooled, MAX_PART_NUMBER, MAX_PART_SIZE,
+};
 
 use super::super::context::RouteContext;
 use super::{internal, verify_url};
@@ -85,14 +87,12 @@ pub(super) async fn put_part(
         other => other.to_s3(),
     };
     // Before the body: an unknown upload is refused without receiving a byte.
-    let max_size = store.check_upload(key, &upload_id).await.map_err(refused)?;
-    if len > max_size {
-        return Err(MultipartError::EntityTooLarge.to_s3());
-    }
+    // Before the body: an unknown upload, or a part past the upload's size, is refused
+    // without receiving a byte.
+    let mut sink = store.open_part(key, &upload_id, part_number, len).await.map_err(refused)?;
     crate::http_io::continue_if_expected(session).await;
-    let spool = Spool::create(&store.tmp_dir(), len).await.map_err(|e| internal(rid, key, e))?.with_md5();
-    let done = receive_body(session, spool, len, rid, key).await?;
-    let part = store.put_part(key, &upload_id, part_number, done).await.map_err(refused)?;
+    receive_into(session, &mut sink, len, rid, key).await?;
+    let part = store.finish_part(key, &upload_id, part_number, sink).await.map_err(refused)?;
     ctx.metrics.stored_bytes.with_label_values(&["part"]).inc_by(part.size);
     Ok(Reply::empty(200).header_str(http::header::ETAG, &part.etag))
 }
@@ -116,9 +116,45 @@ async fn receive_body(
     rid: RequestId,
     key: &str,
 ) -> Result<Spooled, S3Error> {
+    receive_into(session, &mut spool, len, rid, key).await?;
+    spool.finish().await.map_err(|e| internal(rid, key, format!("fsync: {e}")))
+}
+
+/// Where a body goes: a spool, or a part's sink.
+trait BodySink {
+    fn write(&mut self, chunk: &[u8]) -> impl std::future::Future<Output = Result<(), SpoolError>> + Send;
+    fn len(&self) -> u64;
+}
+
+impl BodySink for Spool {
+    fn write(&mut self, chunk: &[u8]) -> impl std::future::Future<Output = Result<(), SpoolError>> + Send {
+        Spool::write(self, chunk)
+    }
+    fn len(&self) -> u64 {
+        Spool::len(self)
+    }
+}
+
+impl BodySink for PartSink {
+    fn write(&mut self, chunk: &[u8]) -> impl std::future::Future<Output = Result<(), SpoolError>> + Send {
+        PartSink::write(self, chunk)
+    }
+    fn len(&self) -> u64 {
+        PartSink::len(self)
+    }
+}
+
+/// The request body into `sink`, exactly `len` bytes.
+async fn receive_into(
+    session: &mut Session,
+    sink: &mut impl BodySink,
+    len: u64,
+    rid: RequestId,
+    key: &str,
+) -> Result<(), S3Error> {
     loop {
         match session.read_request_body().await {
-            Ok(Some(chunk)) => spool.write(&chunk).await.map_err(|e| match e {
+            Ok(Some(chunk)) => sink.write(&chunk).await.map_err(|e| match e {
                 SpoolError::TooLarge => S3Error::BODY_LONGER_THAN_DECLARED,
                 SpoolError::Io(e) => internal(rid, key, format!("write: {e}")),
             })?,
@@ -127,8 +163,8 @@ async fn receive_body(
             Err(_) => return Err(S3Error::BODY_CUT_OFF),
         }
     }
-    if spool.len() != len {
+    if sink.len() != len {
         return Err(S3Error::BODY_SHORTER_THAN_DECLARED);
     }
-    spool.finish().await.map_err(|e| internal(rid, key, format!("fsync: {e}")))
+    Ok(())
 }

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::store::TempPath;
 
-/// One part to copy: its file and the size its metadata recorded.
+/// One part to copy: its file, where in it the part starts (0 for a spooled part, its
+/// region for one written in place), and the size its metadata recorded.
 pub struct PartFile {
     pub path: PathBuf,
+    pub offset: u64,
     pub size: u64,
 }
 
@@ -33,7 +35,8 @@ fn copy_parts(dest: &Path, parts: &[PartFile]) -> std::io::Result<u64> {
     let mut total = 0u64;
     for part in parts {
         let mut src = std::fs::File::open(&part.path)?;
-        let copied = std::io::copy(&mut src, &mut out)?;
+        std::io::Seek::seek(&mut src, std::io::SeekFrom::Start(part.offset))?;
+        let copied = std::io::copy(&mut std::io::Read::take(src, part.size), &mut out)?;
         if copied != part.size {
             return Err(std::io::Error::other(format!(
                 "{}: {copied} bytes where {} were recorded",

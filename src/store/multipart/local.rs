@@ -5,7 +5,8 @@
 //! ```text
 //! <uploadId>/upload.json     {key, content_type, expires_at (unix seconds)}
 //! <uploadId>/<n>.part        the bytes of part n
-//! <uploadId>/<n>.json        {etag, size} of part n
+//! <uploadId>/<n>.json        {etag, size, in_place} of part n
+//! <uploadId>/data, stride    parts written in place (see `in_place`), `<n>.writing` while one is
 //! .<why>-<uploadId>-<rand>/  an upload taken out of service (completing, aborted, expired)
 //! ```
 //!
@@ -25,9 +26,10 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::assemble::{assemble, PartFile};
+use super::in_place::{self, InPlaceWriter};
 use super::rules::{multipart_etag, part_number_ok, quoted, select_parts};
 use super::{MultipartError, PartInfo};
-use crate::store::{key_is_safe, LocalStore, ObjectMeta, Spool, Spooled, StoreError};
+use crate::store::{key_is_safe, LocalStore, ObjectMeta, Spool, SpoolError, Spooled, StoreError};
 
 #[cfg(test)]
 mod tests;
@@ -72,6 +74,31 @@ fn unlimited() -> u64 {
 struct PartRecord {
     etag: String,
     size: u64,
+    /// In the upload's data file at `(n - 1) × stride`, not in `<n>.part`.
+    #[serde(default)]
+    in_place: bool,
+}
+
+/// Where a part's bytes go while they arrive: its own spool, or its region of the data file.
+pub(crate) enum PartSink {
+    Spool(Spool),
+    InPlace(InPlaceWriter),
+}
+
+impl PartSink {
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
+        match self {
+            PartSink::Spool(s) => s.write(chunk).await,
+            PartSink::InPlace(w) => w.write(chunk).await,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            PartSink::Spool(s) => s.len(),
+            PartSink::InPlace(w) => w.len(),
+        }
+    }
 }
 
 /// Upload ids are 32 lowercase hex characters; anything else names no upload (and never
@@ -234,6 +261,14 @@ async fn live_record(dir: &Path, key: &str) -> Result<UploadRecord, MultipartErr
 
 /// The parts in `dir` by ascending number: those with both files, whose sizes agree.
 async fn read_parts(dir: &Path) -> Result<Vec<PartInfo>, MultipartError> {
+    Ok(read_stored(dir).await?.into_iter().map(|(p, _)| p).collect())
+}
+
+/// [`read_parts`], each with whether it is in place. A part in place counts only when the
+/// data file reaches the end of its region.
+async fn read_stored(dir: &Path) -> Result<Vec<(PartInfo, bool)>, MultipartError> {
+    let stride = in_place::stride(dir).await;
+    let data_len = tokio::fs::metadata(in_place::data_path(dir)).await.map(|m| m.len()).ok();
     let mut parts = Vec::new();
     let mut entries = tokio::fs::read_dir(dir).await.map_err(not_found_is_no_upload)?;
     while let Some(entry) = entries.next_entry().await? {
@@ -248,13 +283,59 @@ async fn read_parts(dir: &Path) -> Result<Vec<PartInfo>, MultipartError> {
         };
         let Ok(bytes) = tokio::fs::read(entry.path()).await else { continue };
         let Ok(record) = serde_json::from_slice::<PartRecord>(&bytes) else { continue };
-        let on_disk = tokio::fs::metadata(part_path(dir, n)).await.map(|m| m.len()).ok();
-        if on_disk == Some(record.size) {
-            parts.push(PartInfo { part_number: n, etag: record.etag, size: record.size });
+        let present = if record.in_place {
+            let end = stride.map(|s| u64::from(n - 1).saturating_mul(s).saturating_add(record.size));
+            matches!((end, data_len), (Some(end), Some(len)) if len >= end)
+        } else {
+            tokio::fs::metadata(part_path(dir, n)).await.map(|m| m.len()).ok() == Some(record.size)
+        };
+        if present {
+            parts.push((PartInfo { part_number: n, etag: record.etag, size: record.size }, record.in_place));
         }
     }
-    parts.sort_by_key(|p| p.part_number);
+    parts.sort_by_key(|(p, _)| p.part_number);
     Ok(parts)
+}
+
+/// Whether a part upload is writing in place right now (or a crash left its marker).
+async fn writers_in_flight(dir: &Path) -> std::io::Result<bool> {
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        if entry.file_name().to_string_lossy().ends_with(".writing") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How a complete builds `selected` (under the upload's lock, so no part upload starts or
+/// finishes meanwhile): in place only when no in-place writer is in flight, every part in
+/// place is listed (finishing in place then touches no region another part still needs),
+/// and each listed one already sits at its final offset.
+async fn plan(
+    dir: &Path,
+    stored: &[(PartInfo, bool)],
+    selected: &[(PartInfo, bool)],
+) -> Result<Assembly, MultipartError> {
+    let stride = in_place::stride(dir).await;
+    let Some(s) = stride else { return Ok(Assembly::Copy { stride }) };
+    let listed = |n: u32| selected.iter().any(|(p, _)| p.part_number == n);
+    let all_placed_listed = stored.iter().filter(|(_, placed)| *placed).all(|(p, _)| listed(p.part_number));
+    let parts: Vec<PartInfo> = selected.iter().map(|(p, _)| p.clone()).collect();
+    let flags: Vec<bool> = selected.iter().map(|(_, placed)| *placed).collect();
+    if all_placed_listed && in_place::layout_holds(&parts, &flags, s) && !writers_in_flight(dir).await? {
+        Ok(Assembly::InPlace)
+    } else {
+        Ok(Assembly::Copy { stride })
+    }
+}
+
+/// How a complete builds its object.
+enum Assembly {
+    /// Every listed in-place part is already where the object has it.
+    InPlace,
+    /// Copy every part, spooled or in place, into a new file.
+    Copy { stride: Option<u64> },
 }
 
 /// A small JSON value as a finished spool, ready to be renamed into place.
@@ -305,8 +386,77 @@ impl LocalStore {
 
     /// Whether upload `id` is live and for `key` (the part route asks before reading a
     /// body); the most its parts may add up to.
+    #[cfg(test)]
     pub(crate) async fn check_upload(&self, key: &str, id: &str) -> Result<u64, MultipartError> {
         live_record(&self.uploads().upload_dir(id)?, key).await.map(|r| r.max_size)
+    }
+
+    /// Where part `n` (`len` bytes) of upload `id` is written as it arrives: in place when
+    /// the upload's stride allows (see `in_place`), else a spool of its own. Refuses an
+    /// unknown upload and a part that would take the upload past its size before a byte.
+    pub(crate) async fn open_part(
+        &self,
+        key: &str,
+        id: &str,
+        n: u32,
+        len: u64,
+    ) -> Result<PartSink, MultipartError> {
+        if !part_number_ok(n) {
+            return Err(MultipartError::InvalidPartNumber);
+        }
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        {
+            let _guard = uploads.lock(id).lock().await;
+            let record = live_record(&dir, key).await?;
+            let others: u64 =
+                read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
+            if others.saturating_add(len) > record.max_size {
+                return Err(MultipartError::EntityTooLarge);
+            }
+            if let Some(stride) = in_place::fix_stride(&dir, n, len).await.filter(|s| len <= *s) {
+                if let Some(writer) = InPlaceWriter::open(&dir, n, len, stride).await? {
+                    // Its region is about to change: the old metadata goes first.
+                    match tokio::fs::remove_file(part_meta_path(&dir, n)).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                    return Ok(PartSink::InPlace(writer));
+                }
+            }
+        }
+        Ok(PartSink::Spool(Spool::create(&self.tmp_dir(), len).await?.with_md5()))
+    }
+
+    /// Record part `n` once all its bytes arrived through [`Self::open_part`]'s sink.
+    pub(crate) async fn finish_part(
+        &self,
+        key: &str,
+        id: &str,
+        n: u32,
+        sink: PartSink,
+    ) -> Result<PartInfo, MultipartError> {
+        let writer = match sink {
+            PartSink::Spool(s) => return self.put_part(key, id, n, s.finish().await?).await,
+            PartSink::InPlace(w) => w,
+        };
+        let size = writer.len();
+        let (md5, marker) = writer.finish().await?;
+        let info = PartInfo { part_number: n, etag: quoted(&hex::encode(md5)), size };
+        let meta = json_spool(&self.tmp_dir(), &PartRecord { etag: info.etag.clone(), size, in_place: true })
+            .await?;
+        let uploads = self.uploads();
+        let dir = uploads.upload_dir(id)?;
+        let _guard = uploads.lock(id).lock().await;
+        let record = live_record(&dir, key).await?;
+        let others: u64 = read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
+        if others.saturating_add(size) > record.max_size {
+            return Err(MultipartError::EntityTooLarge);
+        }
+        meta.into_temp().rename_into(&part_meta_path(&dir, n)).await.map_err(not_found_is_no_upload)?;
+        // The marker goes only once the metadata describes the region.
+        drop(marker);
+        Ok(info)
     }
 
     /// Store a received part (spooled [`Spool::with_md5`]) as part `n` of upload `id`,
@@ -323,8 +473,11 @@ impl LocalStore {
         }
         let md5 = spooled.md5.ok_or_else(|| std::io::Error::other("part spooled without its MD5"))?;
         let info = PartInfo { part_number: n, etag: quoted(&hex::encode(md5)), size: spooled.len };
-        let meta =
-            json_spool(&self.tmp_dir(), &PartRecord { etag: info.etag.clone(), size: info.size }).await?;
+        let meta = json_spool(
+            &self.tmp_dir(),
+            &PartRecord { etag: info.etag.clone(), size: info.size, in_place: false },
+        )
+        .await?;
         let uploads = self.uploads();
         let dir = uploads.upload_dir(id)?;
         let _guard = uploads.lock(id).lock().await;
@@ -369,10 +522,11 @@ impl LocalStore {
     ) -> Result<ObjectMeta, MultipartError> {
         let uploads = self.uploads();
         let dir = uploads.upload_dir(id)?;
-        let (private, record, selected, size) = {
+        let (private, record, selected, size, assembly) = {
             let guard = uploads.lock(id).lock().await;
             let record = live_record(&dir, key).await?;
-            let stored = read_parts(&dir).await?;
+            let stored_flags = read_stored(&dir).await?;
+            let stored: Vec<PartInfo> = stored_flags.iter().map(|(p, _)| p.clone()).collect();
             let (selected, size) = match select_parts(parts, &stored, max_size) {
                 Ok((sel, size)) => (sel.into_iter().cloned().collect::<Vec<_>>(), size),
                 // Too large is final: nothing of it is kept.
@@ -384,11 +538,20 @@ impl LocalStore {
                 }
                 Err(e) => return Err(e),
             };
+            let selected: Vec<(PartInfo, bool)> = selected
+                .into_iter()
+                .map(|p| {
+                    let placed =
+                        stored_flags.iter().any(|(q, placed)| q.part_number == p.part_number && *placed);
+                    (p, placed)
+                })
+                .collect();
+            let assembly = plan(&dir, &stored_flags, &selected).await?;
             let private = uploads.private_dir("complete", id);
             tokio::fs::rename(&dir, &private).await.map_err(not_found_is_no_upload)?;
-            (private, record, selected, size)
+            (private, record, selected, size, assembly)
         };
-        match self.assemble_and_commit(&private, key, record, &selected, size).await {
+        match self.assemble_and_commit(&private, key, record, &selected, size, assembly).await {
             Ok(meta) => {
                 remove_dir_logged(&private).await;
                 Ok(meta)
@@ -409,20 +572,44 @@ impl LocalStore {
         private: &Path,
         key: &str,
         record: UploadRecord,
-        selected: &[PartInfo],
+        selected: &[(PartInfo, bool)],
         size: u64,
+        assembly: Assembly,
     ) -> Result<ObjectMeta, MultipartError> {
-        let refs: Vec<&PartInfo> = selected.iter().collect();
+        let refs: Vec<&PartInfo> = selected.iter().map(|(p, _)| p).collect();
         let etag =
             multipart_etag(&refs).ok_or_else(|| std::io::Error::other("a stored part ETag is not an MD5"))?;
-        let files = selected
-            .iter()
-            .map(|p| PartFile { path: part_path(private, p.part_number), size: p.size })
-            .collect();
-        let (data, assembled) = assemble(&self.tmp_dir(), files).await?;
-        if assembled != size {
-            return Err(std::io::Error::other("assembled size differs from the parts' sum").into());
-        }
+        let data = match assembly {
+            Assembly::InPlace => {
+                let mut offset = 0u64;
+                let mut spooled = Vec::new();
+                for (p, placed) in selected {
+                    if !placed {
+                        spooled.push((part_path(private, p.part_number), offset, p.size));
+                    }
+                    offset += p.size;
+                }
+                in_place::finish_in_place(private, spooled, size).await?
+            }
+            Assembly::Copy { stride } => {
+                let files = selected
+                    .iter()
+                    .map(|(p, placed)| match (placed, stride) {
+                        (true, Some(s)) => PartFile {
+                            path: in_place::data_path(private),
+                            offset: u64::from(p.part_number - 1).saturating_mul(s),
+                            size: p.size,
+                        },
+                        _ => PartFile { path: part_path(private, p.part_number), offset: 0, size: p.size },
+                    })
+                    .collect();
+                let (data, assembled) = assemble(&self.tmp_dir(), files).await?;
+                if assembled != size {
+                    return Err(std::io::Error::other("assembled size differs from the parts' sum").into());
+                }
+                data
+            }
+        };
         let meta = ObjectMeta { content_type: record.content_type, size, etag };
         Ok(self.commit_file(data, key, meta).await?)
     }

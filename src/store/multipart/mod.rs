@@ -12,6 +12,7 @@
 
 mod assemble;
 mod error;
+mod in_place;
 mod local;
 mod rules;
 mod s3;
@@ -19,6 +20,7 @@ mod xml;
 
 pub use error::MultipartError;
 pub(crate) use local::LocalUploads;
+pub(crate) use local::PartSink;
 pub use rules::{MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE};
 pub use xml::parse_complete_request;
 
