@@ -24,7 +24,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// An HMAC-SHA256 keyed with `key`, built without a fallible constructor: keys longer
 /// than the SHA-256 block are hashed first and shorter ones zero-padded, as RFC 2104 says.
-fn keyed(key: &[u8]) -> HmacSha256 {
+pub(crate) fn keyed(key: &[u8]) -> HmacSha256 {
     let mut block = [0u8; 64];
     if key.len() > block.len() {
         block[..32].copy_from_slice(&Sha256::digest(key));

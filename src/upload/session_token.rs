@@ -142,8 +142,7 @@ impl SessionTokens {
 }
 
 fn mac_with(key: &[u8]) -> HmacSha256 {
-    // HMAC takes a key of any length; this never fails.
-    <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    crate::sigv4::keyed(key)
 }
 
 #[cfg(test)]
