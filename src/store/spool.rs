@@ -18,10 +18,15 @@ pub struct TempPath {
     kept: bool,
 }
 
+/// Bytes gathered before one write to the file.
+const WRITE_BUFFER: usize = 1 << 20;
+
 /// A temp file being written.
 pub struct Spool {
     tmp: TempPath,
-    file: Option<tokio::fs::File>,
+    /// Buffered so many small body chunks reach the file (each write a trip to tokio's
+    /// blocking pool) in few large writes.
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
     /// SHA-256 by default; a part spool ([`Spool::with_md5`]) hashes MD5 only, since S3
     /// part ETags are MD5s and nothing reads a part's SHA-256 (one hash per byte, not two).
     sha256: Option<Sha256>,
@@ -119,6 +124,9 @@ impl Spool {
     pub async fn create(tmp_dir: &Path, limit: u64) -> Result<Self, SpoolError> {
         let tmp = TempPath::fresh(tmp_dir).await?;
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(tmp.path()).await?;
+        // A small spool (metadata) gets a buffer its own size, not a megabyte.
+        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).clamp(1, WRITE_BUFFER);
+        let file = tokio::io::BufWriter::with_capacity(capacity, file);
         Ok(Self { tmp, file: Some(file), sha256: Some(Sha256::new()), md5: None, len: 0, limit })
     }
 
@@ -159,7 +167,7 @@ impl Spool {
     pub async fn finish(mut self) -> Result<Spooled, SpoolError> {
         let mut file = self.file.take().ok_or_else(|| std::io::Error::other("spool closed"))?;
         file.flush().await?;
-        file.sync_all().await?;
+        file.get_mut().sync_all().await?;
         drop(file);
         let sha256 = self.sha256.map(|h| h.finalize().into());
         let md5 = self.md5.map(|m| m.finalize().into());

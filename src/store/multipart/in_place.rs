@@ -22,6 +22,9 @@ use crate::store::{SpoolError, TempPath};
 
 use super::{PartInfo, MIN_PART_SIZE};
 
+/// Bytes gathered before one write to the data file.
+const WRITE_BUFFER: usize = 1 << 20;
+
 pub(super) fn data_path(dir: &Path) -> PathBuf {
     dir.join("data")
 }
@@ -60,7 +63,9 @@ pub(super) async fn fix_stride(dir: &Path, n: u32, len: u64) -> Option<u64> {
 
 /// One part being written into the data file.
 pub(crate) struct InPlaceWriter {
-    file: tokio::fs::File,
+    /// Buffered so a part's many small body chunks reach the file (each write a trip to
+    /// tokio's blocking pool) in few large writes.
+    file: tokio::io::BufWriter<tokio::fs::File>,
     md5: Md5,
     len: u64,
     limit: u64,
@@ -87,6 +92,7 @@ impl InPlaceWriter {
             .open(data_path(dir))
             .await?;
         file.seek(std::io::SeekFrom::Start(offset)).await?;
+        let file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         Ok(Some(Self { file, md5: Md5::new(), len: 0, limit: len, marker }))
     }
 
@@ -109,7 +115,7 @@ impl InPlaceWriter {
     /// part's metadata is written.
     pub async fn finish(mut self) -> std::io::Result<([u8; 16], TempPath)> {
         self.file.flush().await?;
-        self.file.sync_data().await?;
+        self.file.get_mut().sync_data().await?;
         Ok((self.md5.finalize().into(), self.marker))
     }
 }

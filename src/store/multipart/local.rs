@@ -547,6 +547,11 @@ impl LocalStore {
                 })
                 .collect();
             let assembly = plan(&dir, &stored_flags, &selected).await?;
+            log::debug!(
+                "multipart {id}: complete {} parts {}",
+                selected.len(),
+                if matches!(assembly, Assembly::InPlace) { "in place" } else { "by copy" }
+            );
             let private = uploads.private_dir("complete", id);
             tokio::fs::rename(&dir, &private).await.map_err(not_found_is_no_upload)?;
             (private, record, selected, size, assembly)
