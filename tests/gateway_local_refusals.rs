@@ -92,18 +92,19 @@ async fn expired_url_is_refused() {
 #[tokio::test]
 async fn client_disconnect_mid_body_leaves_nothing() {
     let gw = Gateway::local();
-    let v = mint(&gw, json!({"filename":"big.png","content_type":"image/png","file_size":1_000_000})).await;
+    // Larger than a spool's 1 MiB write buffer, so the first bytes reach the temp file.
+    let v = mint(&gw, json!({"filename":"big.png","content_type":"image/png","file_size":3_000_000})).await;
     let url = url::Url::parse(v["data"]["upload_url"].as_str().unwrap()).unwrap();
     let target = format!("{}?{}", url.path(), url.query().unwrap());
     let head = format!(
-        "PUT {target} HTTP/1.1\r\nhost: {}\r\ncontent-type: image/png\r\ncontent-length: 1000000\r\n\r\n",
+        "PUT {target} HTTP/1.1\r\nhost: {}\r\ncontent-type: image/png\r\ncontent-length: 3000000\r\n\r\n",
         gw.addr
     );
     {
         use std::io::Write;
         let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
         s.write_all(head.as_bytes()).unwrap();
-        s.write_all(&vec![7u8; 300_000]).unwrap();
+        s.write_all(&vec![7u8; 1_500_000]).unwrap();
         s.flush().unwrap();
         // Vanish once the gateway is spooling the first part (its temp file has bytes).
         wait_until("the gateway to spool the first part", Duration::from_secs(10), || gw.spooling());
