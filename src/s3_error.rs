@@ -44,6 +44,20 @@ impl S3Error {
     pub const INVALID_RANGE: Self =
         Self::fixed(416, "InvalidRange", "The requested range is not satisfiable");
     // Multipart uploads, with S3's statuses and messages.
+    pub const PRECONDITION_FAILED: Self = Self::fixed(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+    );
+    pub const CONDITIONAL_NOT_IMPLEMENTED: Self = Self::fixed(
+        501,
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented: If-None-Match takes only *",
+    );
+    pub const BAD_DIGEST: Self =
+        Self::fixed(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.");
+    pub const INVALID_CHECKSUM: Self =
+        Self::fixed(400, "InvalidRequest", "Value for x-amz-checksum-sha256 header is invalid.");
     pub const UNEXPECTED_QUERY: Self = Self::fixed(
         400,
         "InvalidArgument",

@@ -16,8 +16,8 @@ mod validate;
 
 pub use error::ConfigError;
 pub use routes::{
-    ApiKeyConfig, CorsConfig, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig, UploadSessionsConfig,
-    MAX_OBJECT_SIZE,
+    ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,
+    UploadSessionsConfig, MAX_OBJECT_SIZE,
 };
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{

@@ -40,6 +40,10 @@ pub struct RoutesConfig {
     /// Per-API-key rate limit on upload routes.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// Which dialects' PUT URLs sign `If-None-Match: *`, so that each creates its object once
+    /// and never replaces it. All off by default.
+    #[serde(default)]
+    pub create_only: CreateOnly,
     /// Browser upload sessions (`POST /v1/upload-sessions`) and their Companion routes.
     #[serde(default)]
     pub upload_sessions: UploadSessionsConfig,
@@ -67,6 +71,16 @@ impl Default for Dialects {
     fn default() -> Self {
         Self { apimall: true, octopusx: true, memories: true, ctxfy: true }
     }
+}
+
+/// `create_only:`: per dialect, whether its PUT URLs sign `If-None-Match: *`. memories has
+/// no entry: its upload is a form POST to the gateway, not a presigned PUT.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreateOnly {
+    pub apimall: bool,
+    pub octopusx: bool,
+    pub ctxfy: bool,
 }
 
 /// One entry of `api_keys:`.

@@ -37,6 +37,8 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         prefix: None,
         key_style: KeyStyle::Dated,
         method: UploadMethod::Put,
+        checksum_sha256: f.opt_checksum_sha256("checksumSha256")?,
+        create_only: false,
     })
 }
 

@@ -79,6 +79,17 @@ impl<'a> Fields<'a> {
     pub fn req_i64(&self, name: &'static str) -> Result<i64, ApiError> {
         self.opt_i64(name)?.ok_or_else(|| invalid(name, "is required"))
     }
+
+    /// An optional SHA-256 of the file, base64 as S3 writes `x-amz-checksum-sha256` (44
+    /// characters, 32 bytes); returned as sent, to be signed as that header.
+    pub fn opt_checksum_sha256(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.opt_str(name)? else { return Ok(None) };
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v);
+        match decoded {
+            Ok(bytes) if bytes.len() == 32 => Ok(Some(v.to_owned())),
+            _ => Err(invalid(name, "must be the file's SHA-256, base64-encoded (44 characters)")),
+        }
+    }
 }
 
 /// The whole body: `Some` members for an object, `None` for any other JSON value.

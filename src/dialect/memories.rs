@@ -32,6 +32,8 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         prefix: None,
         key_style: KeyStyle::Asset,
         method: UploadMethod::MultipartPost,
+        checksum_sha256: None,
+        create_only: false,
     })
 }
 

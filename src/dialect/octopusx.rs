@@ -42,6 +42,8 @@ pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
         prefix,
         key_style: KeyStyle::Compact,
         method: UploadMethod::Put,
+        checksum_sha256: f.opt_checksum_sha256("checksum_sha256")?,
+        create_only: false,
     })
 }
 

@@ -15,7 +15,7 @@ const ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
 const EXPOSE_HEADERS: &str = "ETag, X-Request-Id";
 /// Headers a browser may send; covers the JSON mint calls and S3-style uploads.
 const ALLOW_HEADERS: &str =
-    "authorization, content-type, x-amz-date, x-amz-content-sha256, x-amz-security-token, x-requested-with";
+    "authorization, content-type, x-amz-date, x-amz-content-sha256, x-amz-security-token, x-amz-checksum-sha256, if-none-match, x-requested-with";
 
 impl Cors {
     pub fn new(origins: &[String]) -> Self {

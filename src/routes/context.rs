@@ -29,6 +29,8 @@ pub(crate) struct RouteContext {
     pub metrics: Arc<Metrics>,
     /// Cap on JSON request bodies, in bytes.
     pub max_json_body: usize,
+    /// Which dialects' PUT URLs sign `If-None-Match: *`.
+    create_only: crate::config::CreateOnly,
     /// Lowercase hosts allowed on upload routes; empty: any.
     gateway_hosts: Vec<String>,
     public_base: Option<BaseUrl>,
@@ -52,6 +54,7 @@ impl RouteContext {
             limiter: RateLimiter::new(cfg.rate_limit.default_per_sec, per_key),
             metrics: Metrics::new(),
             max_json_body: cfg.max_json_body,
+            create_only: cfg.create_only,
             gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             public_base,
         })
@@ -79,6 +82,17 @@ impl RouteContext {
             return Err(ApiError::RateLimited { retry_after_secs: 1 });
         }
         Ok(caller)
+    }
+
+    /// Whether `dialect`'s PUT URLs create their object once only.
+    pub fn create_only(&self, dialect: Dialect) -> bool {
+        let c = &self.create_only;
+        match dialect {
+            Dialect::ApiMall => c.apimall,
+            Dialect::OctopusX => c.octopusx,
+            Dialect::Ctxfy => c.ctxfy,
+            Dialect::Memories => false,
+        }
     }
 
     fn is_gateway_host(&self, session: &Session) -> bool {

@@ -147,6 +147,8 @@ async fn run(
         prefix: None,
         key_style: KeyStyle::Dated,
         method: UploadMethod::Put,
+        checksum_sha256: None,
+        create_only: false,
     };
     let key = build_key(&input, caller, OffsetDateTime::now_utc(), None);
     let meta = ctx

@@ -43,7 +43,8 @@ async fn answer(
 ) -> Result<String, ApiError> {
     let caller = ctx.admit(session, dialect, info)?;
     let body = ctx.read_json(session).await?;
-    let input = dialect.parse(&body, caller)?;
+    let mut input = dialect.parse(&body, caller)?;
+    input.create_only = ctx.create_only(dialect);
     // A URL for a size the store would refuse is never handed out.
     if input.size.is_some_and(|n| n > ctx.storage.max_upload_bytes) {
         return Err(ApiError::InvalidFileSize { max: size_cap(&ctx.storage) });

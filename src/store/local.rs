@@ -109,6 +109,24 @@ impl LocalStore {
         key: &str,
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError> {
+        let (data, meta) = Self::spooled_object(spooled, content_type);
+        self.commit_file(data, key, meta).await
+    }
+
+    /// [`Self::commit`], unless `key` already exists: then nothing is stored and `None` comes
+    /// back (S3's `If-None-Match: *`). Checked under the key's lock, so of two racing
+    /// creates exactly one wins.
+    pub async fn commit_new(
+        &self,
+        spooled: Spooled,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Option<ObjectMeta>, StoreError> {
+        let (data, meta) = Self::spooled_object(spooled, content_type);
+        self.commit_file_if(data, key, meta, true).await
+    }
+
+    fn spooled_object(spooled: Spooled, content_type: &str) -> (TempPath, ObjectMeta) {
         // The first 128 bits of the SHA-256 (every spool but a part's has one), else its MD5.
         let digest = match (&spooled.sha256, &spooled.md5) {
             (Some(sha), _) => hex::encode(&sha[..16]),
@@ -117,12 +135,7 @@ impl LocalStore {
         };
         let etag = format!("\"{digest}\"");
         let size = spooled.len;
-        self.commit_file(
-            spooled.into_temp(),
-            key,
-            ObjectMeta { content_type: content_type.to_string(), size, etag },
-        )
-        .await
+        (spooled.into_temp(), ObjectMeta { content_type: content_type.to_string(), size, etag })
     }
 
     /// Make a finished temp file the object `key` with `meta` (whose ETag and size the
@@ -134,6 +147,18 @@ impl LocalStore {
         key: &str,
         meta: ObjectMeta,
     ) -> Result<ObjectMeta, StoreError> {
+        let committed = self.commit_file_if(data, key, meta, false).await?;
+        committed.ok_or_else(|| StoreError::Io(std::io::Error::other("unconditional commit refused")))
+    }
+
+    /// [`Self::commit_file`]; with `create_only`, `None` when `key` already exists.
+    async fn commit_file_if(
+        &self,
+        data: TempPath,
+        key: &str,
+        meta: ObjectMeta,
+        create_only: bool,
+    ) -> Result<Option<ObjectMeta>, StoreError> {
         let (Some(obj), Some(meta_path)) = (self.object_path(key), self.meta_path(key)) else {
             return Err(StoreError::UnsafeKey);
         };
@@ -144,9 +169,12 @@ impl LocalStore {
         // Both renames under the key's lock, object first: concurrent PUTs of one URL cannot
         // pair one's bytes with the other's ETag, and a failed object rename leaves no metadata.
         let _guard = self.commit_locks[stripe(key)].lock().await;
+        if create_only && tokio::fs::try_exists(&obj).await? {
+            return Ok(None);
+        }
         data.rename_to(&obj).await?;
         meta_file.rename_to(&meta_path).await?;
-        Ok(meta)
+        Ok(Some(meta))
     }
 
     /// The metadata of a stored object, if it exists.

@@ -51,6 +51,11 @@ pub struct MintInput {
     pub prefix: Option<String>,
     pub key_style: KeyStyle,
     pub method: UploadMethod,
+    /// The file's SHA-256, base64 as S3 writes it: signed as `x-amz-checksum-sha256`, so the
+    /// store refuses any other bytes.
+    pub checksum_sha256: Option<String>,
+    /// Sign `If-None-Match: *`: the URL creates its object once and never replaces it.
+    pub create_only: bool,
 }
 
 /// The result every dialect renders.
@@ -131,16 +136,24 @@ pub fn mint(
     let upload_url = match input.method {
         UploadMethod::Put => {
             let len = input.size.map(Decimal::new);
-            let ct = ("content-type", input.content_type.as_str());
-            let both;
-            let headers: &[(&str, &str)] = match &len {
-                Some(len) => {
-                    both = [("content-length", len.as_str()), ct];
-                    &both
-                }
-                None => std::slice::from_ref(&ct),
-            };
-            storage.presign_put(base, &key, headers, input.expires_in, now)
+            // At most four signed headers, gathered without allocating.
+            let mut headers: [(&str, &str); 4] = [("", ""); 4];
+            let mut n = 0;
+            if let Some(len) = &len {
+                headers[n] = ("content-length", len.as_str());
+                n += 1;
+            }
+            headers[n] = ("content-type", input.content_type.as_str());
+            n += 1;
+            if let Some(sum) = &input.checksum_sha256 {
+                headers[n] = ("x-amz-checksum-sha256", sum.as_str());
+                n += 1;
+            }
+            if input.create_only {
+                headers[n] = ("if-none-match", "*");
+                n += 1;
+            }
+            storage.presign_put(base, &key, &headers[..n], input.expires_in, now)
         }
         // The multipart body's boundary is unknown at mint time, so only host is signed.
         UploadMethod::MultipartPost => {
@@ -175,6 +188,8 @@ mod tests {
             prefix: None,
             key_style: KeyStyle::Dated,
             method: UploadMethod::Put,
+            checksum_sha256: None,
+            create_only: false,
         };
         let a = build_key(&input, &caller, now, None);
         assert!(a.starts_with("uploads/user/12/2026/05/19/"), "{a}");

@@ -38,12 +38,54 @@ pub(super) async fn put_object(
         .filter(|v| is_acceptable_content_type(v))
         .unwrap_or("application/octet-stream")
         .to_string();
+    let create_only = create_only(session)?;
+    let checksum = checksum_sha256(session)?;
+    // Refused before the body when the object is already there; checked again at commit.
+    if create_only && store.meta(key).await.is_some() {
+        return Err(S3Error::PRECONDITION_FAILED);
+    }
     crate::http_io::continue_if_expected(session).await;
     let spool = Spool::create(&store.tmp_dir(), len).await.map_err(|e| internal(rid, key, e))?;
     let done = receive_body(session, spool, len, rid, key).await?;
-    let meta = store.commit(done, key, &content_type).await.map_err(|e| internal(rid, key, e))?;
+    if let Some((want, _)) = &checksum {
+        if done.sha256.as_ref() != Some(want) {
+            return Err(S3Error::BAD_DIGEST);
+        }
+    }
+    let meta = if create_only {
+        store.commit_new(done, key, &content_type).await.map_err(|e| internal(rid, key, e))?
+    } else {
+        Some(store.commit(done, key, &content_type).await.map_err(|e| internal(rid, key, e))?)
+    };
+    let meta = meta.ok_or(S3Error::PRECONDITION_FAILED)?;
     ctx.metrics.stored_bytes.with_label_values(&["put"]).inc_by(meta.size);
-    Ok(Reply::empty(200).header_str(http::header::ETAG, &meta.etag))
+    let reply = Reply::empty(200).header_str(http::header::ETAG, &meta.etag);
+    Ok(match checksum {
+        Some((_, sent)) => reply.header_str(X_AMZ_CHECKSUM_SHA256, &sent),
+        None => reply,
+    })
+}
+
+const X_AMZ_CHECKSUM_SHA256: http::HeaderName = http::HeaderName::from_static("x-amz-checksum-sha256");
+
+/// `If-None-Match: *`: create the object only if it does not exist (S3 takes no other
+/// value on a PUT).
+fn create_only(session: &Session) -> Result<bool, S3Error> {
+    match header_bytes(session, http::header::IF_NONE_MATCH) {
+        None => Ok(false),
+        Some(v) if v.trim_ascii() == b"*" => Ok(true),
+        Some(_) => Err(S3Error::CONDITIONAL_NOT_IMPLEMENTED),
+    }
+}
+
+/// `x-amz-checksum-sha256`: the 32 bytes it names, and the header as sent.
+fn checksum_sha256(session: &Session) -> Result<Option<([u8; 32], String)>, S3Error> {
+    let Some(v) = header_bytes(session, X_AMZ_CHECKSUM_SHA256) else { return Ok(None) };
+    let text = std::str::from_utf8(v).map_err(|_| S3Error::INVALID_CHECKSUM)?.trim();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text)
+        .map_err(|_| S3Error::INVALID_CHECKSUM)?;
+    let sum: [u8; 32] = bytes.try_into().map_err(|_| S3Error::INVALID_CHECKSUM)?;
+    Ok(Some((sum, text.to_owned())))
 }
 
 /// Whether the query makes this PUT an UploadPart (either parameter does: a PUT carrying
