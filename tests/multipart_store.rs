@@ -123,7 +123,7 @@ fn signed_get(s3: &S3sFs, key: &str) -> String {
 async fn s3_parts_go_to_the_bucket_and_complete_into_the_object() {
     let s3 = S3sFs::start();
     let storage = s3_storage(&s3);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let (a, b) = (bytes(MIN_PART_SIZE as usize, 1), bytes(1234, 2));
     let url = storage.presign_part(&base(&s3), KEY, &id, 1, 300, OffsetDateTime::now_utc());
     assert!(url.starts_with(&format!("{}/media/{KEY}?uploadId=", s3.endpoint())), "{url}");
@@ -164,7 +164,7 @@ async fn s3_refusals_small_part_order_missing_twice_and_aborted() {
     let s3 = S3sFs::start();
     let storage = s3_storage(&s3);
     let b = base(&s3);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let small = upload(&storage, &b, &id, 1, b"small").await;
     let last = upload(&storage, &b, &id, 2, b"last").await;
 
@@ -191,7 +191,7 @@ async fn s3_refusals_small_part_order_missing_twice_and_aborted() {
 
     // Aborted: the parts are gone, a complete is refused, a second abort too.
     let key2 = "uploads/user/12/aborted.mp4";
-    let id = storage.create_multipart(key2, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(key2, "video/mp4", later(), u64::MAX).await.unwrap();
     let url = storage.presign_part(&b, key2, &id, 1, 300, OffsetDateTime::now_utc());
     let (status, etag, _) = put_part(&url, b"x".to_vec()).await;
     assert_eq!(status, 200);
@@ -219,7 +219,7 @@ async fn s3_refusals_small_part_order_missing_twice_and_aborted() {
 async fn s3_wrong_etag() {
     let s3 = S3sFs::start();
     let storage = s3_storage(&s3);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let (n, _) = upload(&storage, &base(&s3), &id, 1, b"bytes").await;
     let wrong = (n, "\"00000000000000000000000000000000\"".to_string());
     let r = storage.complete_multipart(KEY, &id, &[wrong], 1 << 30).await;
@@ -236,7 +236,7 @@ async fn s3_wrong_etag() {
 async fn s3_too_large_is_refused_and_aborted() {
     let s3 = S3sFs::start();
     let storage = s3_storage(&s3);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let p1 = upload(&storage, &base(&s3), &id, 1, b"0123456789").await;
     let r = storage.complete_multipart(KEY, &id, &[p1], 9).await;
     assert!(matches!(r, Err(MultipartError::EntityTooLarge)), "{r:?}");
@@ -255,7 +255,7 @@ async fn s3_too_large_is_refused_and_aborted() {
 async fn s3s_fs_itself_on_the_5_mib_minimum() {
     let s3 = S3sFs::start();
     let storage = s3_storage(&s3);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let (n1, e1) = upload(&storage, &base(&s3), &id, 1, b"small").await;
     let (n2, e2) = upload(&storage, &base(&s3), &id, 2, b"last").await;
     let body = format!(
@@ -303,7 +303,7 @@ async fn raw_s3(s3: &S3sFs, method: &str, query: &[(&str, &str)], body: Vec<u8>)
 async fn gateway_receives_parts_and_the_store_completes_them() {
     let (gw, storage) = gateway();
     let b = gw_base(&gw);
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let url = storage.presign_part(&b, KEY, &id, 1, 300, OffsetDateTime::now_utc());
     assert!(url.starts_with(&gw.url(&format!("/files/{KEY}?uploadId={id}&partNumber=1&X-Amz-"))), "{url}");
     let (x, y) = (bytes(MIN_PART_SIZE as usize + 1, 7), bytes(100, 8));
@@ -338,7 +338,7 @@ async fn gateway_part_route_refusals() {
     let (gw, storage) = gateway();
     let b = gw_base(&gw);
     let now = OffsetDateTime::now_utc();
-    let id = storage.create_multipart(KEY, "video/mp4", later()).await.unwrap();
+    let id = storage.create_multipart(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
 
     // Part numbers out of range, validly signed.
     for n in [0, 10_001] {

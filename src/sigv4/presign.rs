@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::sigv4::{
     encode_component, write_canonical_uri, write_string_to_sign, AmzDate, CanonicalHeaders, CanonicalRequest,
-    Credentials, EncodeComponent, Hex64, Signer, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
+    Credentials, EncodeComponent, Hex64, Signer, SigningKey, Sink, UriMode, ALGORITHM, UNSIGNED_PAYLOAD,
 };
 
 /// Longest validity S3 accepts for a presigned URL: seven days.
@@ -91,28 +91,14 @@ impl Signer {
         let date = AmzDate::new(now);
         let key = self.signing_key(date.date());
         let creds = self.credentials();
-        let headers = CanonicalHeaders::new(
-            std::iter::once(("host", req.host))
-                .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
-        );
+        let headers = canonical_headers(req);
         // Written as bytes (no UTF-8 check per piece), checked once when the query is done.
         let mut url: Vec<u8> = Vec::with_capacity(url_capacity(req, key.scope(), creds));
-        url.put(req.scheme);
-        url.put("://");
-        url.put(req.host);
-
-        // <CanonicalURI>
-        let uri_start = url.len();
-        write_canonical_uri(&mut url, req.path.as_bytes(), UriMode::S3);
-        let uri_end = url.len();
-        url.push(b'?');
+        let (uri_start, uri_end) = write_url_head(&mut url, req);
 
         // <CanonicalQueryString>, written in URL order; see the module docs.
         let q = write_auth_params(&mut url, creds, key.scope(), &date, req.expires_in, &headers);
-        // Every piece was a `&str` or ASCII from the encoder, so this never fails; were it to,
-        // the signature would be over the replacement text and simply not verify.
-        let mut url =
-            String::from_utf8(url).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut url = into_string(url);
         if !url.is_char_boundary(q.end) || !url.is_char_boundary(uri_end) {
             return url;
         }
@@ -130,12 +116,7 @@ impl Signer {
             trace.canonical_request = creq.to_text();
             write_string_to_sign(&mut trace.string_to_sign, date.as_str(), key.scope(), creq_hash.as_str());
         }
-        let signature = key.sign_raw(|sink: &mut dyn Sink| {
-            write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())
-        });
-
-        url.push_str("&X-Amz-Signature=");
-        url.push_str(Hex64::encode(&signature).as_str());
+        push_signature(&mut url, &key, &date, &creq_hash);
         url
     }
 }
@@ -147,18 +128,9 @@ impl Signer {
         let date = AmzDate::new(now);
         let key = self.signing_key(date.date());
         let creds = self.credentials();
-        let headers = CanonicalHeaders::new(
-            std::iter::once(("host", req.host))
-                .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
-        );
+        let headers = canonical_headers(req);
         let mut url: Vec<u8> = Vec::with_capacity(url_capacity(req, key.scope(), creds) + query_len(query));
-        url.put(req.scheme);
-        url.put("://");
-        url.put(req.host);
-        let uri_start = url.len();
-        write_canonical_uri(&mut url, req.path.as_bytes(), UriMode::S3);
-        let uri_end = url.len();
-        url.push(b'?');
+        let (uri_start, uri_end) = write_url_head(&mut url, req);
         for (name, value) in query {
             crate::sigv4::write_query_pair(&mut url, name.as_bytes(), value.as_bytes());
             url.push(b'&');
@@ -183,8 +155,7 @@ impl Signer {
         let mut canonical_query = String::with_capacity(url.len());
         crate::sigv4::write_canonical_query(&mut canonical_query, &mut pairs);
 
-        let mut url =
-            String::from_utf8(url).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut url = into_string(url);
         if !url.is_char_boundary(uri_end) {
             return url;
         }
@@ -196,13 +167,44 @@ impl Signer {
             payload_hash: UNSIGNED_PAYLOAD,
         };
         let creq_hash = creq.sha256_hex();
-        let signature = key.sign_raw(|sink: &mut dyn Sink| {
-            write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())
-        });
-        url.push_str("&X-Amz-Signature=");
-        url.push_str(Hex64::encode(&signature).as_str());
+        push_signature(&mut url, &key, &date, &creq_hash);
         url
     }
+}
+
+/// `host` and the request's headers (a `host` among them is ignored), to sign.
+fn canonical_headers<'a>(req: &PresignRequest<'a>) -> CanonicalHeaders<'a> {
+    CanonicalHeaders::new(
+        std::iter::once(("host", req.host))
+            .chain(req.headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")).copied()),
+    )
+}
+
+/// `{scheme}://{host}<CanonicalURI>?`; where the canonical URI starts and ends.
+fn write_url_head(url: &mut Vec<u8>, req: &PresignRequest<'_>) -> (usize, usize) {
+    url.put(req.scheme);
+    url.put("://");
+    url.put(req.host);
+    let uri_start = url.len();
+    write_canonical_uri(url, req.path.as_bytes(), UriMode::S3);
+    let uri_end = url.len();
+    url.push(b'?');
+    (uri_start, uri_end)
+}
+
+/// Every piece was a `&str` or ASCII from the encoder, so this never fails; were it to, the
+/// signature would be over the replacement text and simply not verify.
+fn into_string(url: Vec<u8>) -> String {
+    String::from_utf8(url).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// `&X-Amz-Signature=` and the signature of the canonical request hashed as `creq_hash`.
+fn push_signature(url: &mut String, key: &SigningKey, date: &AmzDate, creq_hash: &Hex64) {
+    let signature = key.sign_raw(|sink: &mut dyn Sink| {
+        write_string_to_sign(sink, date.as_str(), key.scope(), creq_hash.as_str())
+    });
+    url.push_str("&X-Amz-Signature=");
+    url.push_str(Hex64::encode(&signature).as_str());
 }
 
 fn query_len(query: &[(&str, &str)]) -> usize {

@@ -47,11 +47,8 @@ pub(super) async fn create(
     let key = new_key(call, &filename, &content_type)?;
     let expires_at = time::OffsetDateTime::from_unix_timestamp(call.grant.expires_at + UPLOAD_GRACE_SECS)
         .map_err(|e| CompanionError::Internal(format!("upload expiry: {e}")))?;
-    let upload_id = call
-        .ctx
-        .storage
-        .create_multipart_capped(&key, &content_type, expires_at, call.grant.max_file_size)
-        .await?;
+    let upload_id =
+        call.ctx.storage.create_multipart(&key, &content_type, expires_at, call.grant.max_file_size).await?;
     log::debug!("{} companion: multipart upload {upload_id} of {key}", call.rid);
     Ok(serde_json::json!({ "key": key, "uploadId": upload_id, "bucket": call.ctx.storage.bucket_name() }))
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::content_type::is_acceptable_content_type;
 use crate::http_io::{header_bytes, Reply};
 use crate::request_id::RequestId;
-use crate::s3_error::S3Error;
+use crate::s3_error::{push_escaped, S3Error};
 use crate::sigv4::{verify_post, FormField, VerifiedPost};
 use crate::store::{key_is_safe, LocalStore, Spool, SpoolError};
 
@@ -70,13 +70,13 @@ fn success(ctx: &RouteContext, session: &Session, post: &VerifiedPost, etag: &st
         Some(201) => {
             let mut xml = String::with_capacity(256 + location.len() + post.key.len());
             xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>");
-            push_xml(&mut xml, &location);
+            push_escaped(&mut xml, &location);
             xml.push_str("</Location><Bucket>");
-            push_xml(&mut xml, ctx.storage.bucket_name());
+            push_escaped(&mut xml, ctx.storage.bucket_name());
             xml.push_str("</Bucket><Key>");
-            push_xml(&mut xml, &post.key);
+            push_escaped(&mut xml, &post.key);
             xml.push_str("</Key><ETag>");
-            push_xml(&mut xml, etag);
+            push_escaped(&mut xml, etag);
             xml.push_str("</ETag></PostResponse>");
             Reply::xml(201, xml)
         }
@@ -84,19 +84,6 @@ fn success(ctx: &RouteContext, session: &Session, post: &VerifiedPost, etag: &st
         _ => Reply::empty(204),
     };
     reply.header_str(http::header::ETAG, etag).header_str(http::header::LOCATION, &location)
-}
-
-fn push_xml(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
 }
 
 fn malformed(e: multer::Error) -> S3Error {

@@ -259,6 +259,25 @@ async fn live_record(dir: &Path, key: &str) -> Result<UploadRecord, MultipartErr
     Ok(record)
 }
 
+/// The upload is live and for `key`, and a part `n` of `len` bytes keeps its parts within
+/// the upload's size (`EntityTooLarge` otherwise). Call under the upload's lock.
+async fn live_record_fitting(dir: &Path, key: &str, n: u32, len: u64) -> Result<(), MultipartError> {
+    let record = live_record(dir, key).await?;
+    let others: u64 = read_parts(dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
+    if others.saturating_add(len) > record.max_size {
+        return Err(MultipartError::EntityTooLarge);
+    }
+    Ok(())
+}
+
+/// Part `n`'s metadata removed (absent already is fine).
+async fn remove_part_meta(dir: &Path, n: u32) -> Result<(), MultipartError> {
+    match tokio::fs::remove_file(part_meta_path(dir, n)).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// The parts in `dir` by ascending number: those with both files, whose sizes agree.
 async fn read_parts(dir: &Path) -> Result<Vec<PartInfo>, MultipartError> {
     Ok(read_stored(dir).await?.into_iter().map(|(p, _)| p).collect())
@@ -347,19 +366,9 @@ async fn json_spool(tmp_dir: &Path, value: &impl Serialize) -> Result<Spooled, M
 }
 
 impl LocalStore {
-    /// Start an upload of `key` (see [`crate::store::Storage::create_multipart`]).
-    #[cfg(test)]
+    /// Start an upload of `key` whose parts may add up to at most `max_size` bytes (see
+    /// [`crate::store::Storage::create_multipart`]).
     pub(crate) async fn create_upload(
-        &self,
-        key: &str,
-        content_type: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<String, MultipartError> {
-        self.create_upload_capped(key, content_type, expires_at, u64::MAX).await
-    }
-
-    /// [`Self::create_upload`] whose parts may add up to at most `max_size` bytes.
-    pub(crate) async fn create_upload_capped(
         &self,
         key: &str,
         content_type: &str,
@@ -408,19 +417,11 @@ impl LocalStore {
         let dir = uploads.upload_dir(id)?;
         {
             let _guard = uploads.lock(id).lock().await;
-            let record = live_record(&dir, key).await?;
-            let others: u64 =
-                read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
-            if others.saturating_add(len) > record.max_size {
-                return Err(MultipartError::EntityTooLarge);
-            }
+            live_record_fitting(&dir, key, n, len).await?;
             if let Some(stride) = in_place::fix_stride(&dir, n, len).await.filter(|s| len <= *s) {
                 if let Some(writer) = InPlaceWriter::open(&dir, n, len, stride).await? {
                     // Its region is about to change: the old metadata goes first.
-                    match tokio::fs::remove_file(part_meta_path(&dir, n)).await {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => {}
-                    }
+                    remove_part_meta(&dir, n).await?;
                     return Ok(PartSink::InPlace(writer));
                 }
             }
@@ -448,11 +449,7 @@ impl LocalStore {
         let uploads = self.uploads();
         let dir = uploads.upload_dir(id)?;
         let _guard = uploads.lock(id).lock().await;
-        let record = live_record(&dir, key).await?;
-        let others: u64 = read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
-        if others.saturating_add(size) > record.max_size {
-            return Err(MultipartError::EntityTooLarge);
-        }
+        live_record_fitting(&dir, key, n, size).await?;
         meta.into_temp().rename_into(&part_meta_path(&dir, n)).await.map_err(not_found_is_no_upload)?;
         // The marker goes only once the metadata describes the region.
         drop(marker);
@@ -481,17 +478,10 @@ impl LocalStore {
         let uploads = self.uploads();
         let dir = uploads.upload_dir(id)?;
         let _guard = uploads.lock(id).lock().await;
-        let record = live_record(&dir, key).await?;
-        let others: u64 = read_parts(&dir).await?.iter().filter(|p| p.part_number != n).map(|p| p.size).sum();
-        if others.saturating_add(info.size) > record.max_size {
-            return Err(MultipartError::EntityTooLarge);
-        }
+        live_record_fitting(&dir, key, n, info.size).await?;
         // The old metadata goes first: a crash between the renames then leaves part n absent
         // (the client uploads it again), never new bytes under the old ETag.
-        match tokio::fs::remove_file(part_meta_path(&dir, n)).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
+        remove_part_meta(&dir, n).await?;
         // Into the existing directory only: a rename never brings back a finished upload.
         spooled.into_temp().rename_into(&part_path(&dir, n)).await.map_err(not_found_is_no_upload)?;
         meta.into_temp().rename_into(&part_meta_path(&dir, n)).await.map_err(not_found_is_no_upload)?;

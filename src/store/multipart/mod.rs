@@ -41,22 +41,13 @@ pub struct PartInfo {
 }
 
 impl Storage {
-    /// Start a multipart upload of `key`; the object will have `content_type`. The local
-    /// store forgets the upload (and its parts) after `expires_at`; an S3 bucket keeps it
-    /// until its own lifecycle rule (AbortIncompleteMultipartUpload) removes it.
+    /// Start a multipart upload of `key`; the object will have `content_type` and at most
+    /// `max_size` bytes. The local store refuses a part that would take its parts past it
+    /// (`EntityTooLarge`) as it arrives, and forgets the upload (and its parts) after
+    /// `expires_at`; an S3 bucket cannot refuse early, so there the cap holds at `complete`,
+    /// and it keeps the upload until its own lifecycle rule (AbortIncompleteMultipartUpload)
+    /// removes it.
     pub async fn create_multipart(
-        &self,
-        key: &str,
-        content_type: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<String, MultipartError> {
-        self.create_multipart_capped(key, content_type, expires_at, u64::MAX).await
-    }
-
-    /// [`Self::create_multipart`] for an object of at most `max_size` bytes. The local store
-    /// refuses a part that would take its parts past it (`EntityTooLarge`) as it arrives; an
-    /// S3 bucket cannot, so there the cap holds at `complete`.
-    pub async fn create_multipart_capped(
         &self,
         key: &str,
         content_type: &str,
@@ -64,7 +55,7 @@ impl Storage {
         max_size: u64,
     ) -> Result<String, MultipartError> {
         match &self.backend {
-            Backend::Local(l) => l.create_upload_capped(key, content_type, expires_at, max_size).await,
+            Backend::Local(l) => l.create_upload(key, content_type, expires_at, max_size).await,
             Backend::S3(s3) => s3::create(s3, key, content_type).await,
         }
     }

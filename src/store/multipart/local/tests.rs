@@ -57,7 +57,7 @@ async fn complete(
 #[tokio::test]
 async fn create_writes_the_record_and_lists_nothing() {
     let (dir, store) = store().await;
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     assert!(valid_id(&id), "{id}");
     let record: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("multipart").join(&id).join("upload.json")).unwrap(),
@@ -68,7 +68,7 @@ async fn create_writes_the_record_and_lists_nothing() {
     assert!(record["expires_at"].is_i64());
     assert_eq!(store.list_upload_parts(KEY, &id).await.unwrap(), vec![]);
     assert!(matches!(
-        store.create_upload("../etc", "text/plain", later()).await,
+        store.create_upload("../etc", "text/plain", later(), u64::MAX).await,
         Err(MultipartError::Store(StoreError::UnsafeKey))
     ));
 }
@@ -76,7 +76,7 @@ async fn create_writes_the_record_and_lists_nothing() {
 #[tokio::test]
 async fn parts_have_md5_etags_list_in_order_and_replace() {
     let (_dir, store) = store().await;
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let p3 = put(&store, &id, 3, b"three").await.unwrap();
     let p1 = put(&store, &id, 1, b"one").await.unwrap();
     assert_eq!(p1.etag, format!("\"{}\"", hex::encode(<md5::Md5 as md5::Digest>::digest(b"one"))));
@@ -92,7 +92,7 @@ async fn parts_have_md5_etags_list_in_order_and_replace() {
 #[tokio::test]
 async fn complete_assembles_the_listed_parts_with_s3s_etag() {
     let (dir, store) = store().await;
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let (a, b, c) = (bytes(MIN_PART_SIZE as usize, 1), bytes(MIN_PART_SIZE as usize + 7, 2), bytes(10, 3));
     let p1 = put(&store, &id, 1, &a).await.unwrap();
     let _unlisted = put(&store, &id, 2, b"not in the object").await.unwrap();
@@ -116,7 +116,7 @@ async fn complete_assembles_the_listed_parts_with_s3s_etag() {
 #[tokio::test]
 async fn refused_completes_leave_the_upload_usable() {
     let (dir, store) = store().await;
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let small = put(&store, &id, 1, b"small").await.unwrap();
     let big = put(&store, &id, 2, &bytes(MIN_PART_SIZE as usize, 5)).await.unwrap();
     let last = put(&store, &id, 3, b"end").await.unwrap();
@@ -140,7 +140,7 @@ async fn refused_completes_leave_the_upload_usable() {
 #[tokio::test]
 async fn too_large_is_refused_and_the_upload_dropped() {
     let (dir, store) = store().await;
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let p1 = put(&store, &id, 1, b"0123456789").await.unwrap();
     let r = store.complete_upload(KEY, &id, &listed(&[&p1]), 9).await;
     assert!(matches!(r, Err(MultipartError::EntityTooLarge)), "{r:?}");
@@ -148,7 +148,7 @@ async fn too_large_is_refused_and_the_upload_dropped() {
     assert!(!dir.path().join("objects").join(KEY).exists());
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     // Exactly at the cap is fine.
-    let id = store.create_upload(KEY, "video/mp4", later()).await.unwrap();
+    let id = store.create_upload(KEY, "video/mp4", later(), u64::MAX).await.unwrap();
     let p1 = put(&store, &id, 1, b"0123456789").await.unwrap();
     assert_eq!(store.complete_upload(KEY, &id, &listed(&[&p1]), 10).await.unwrap().size, 10);
 }
@@ -157,7 +157,7 @@ async fn too_large_is_refused_and_the_upload_dropped() {
 async fn finished_uploads_are_gone_for_every_operation() {
     let (dir, store) = store().await;
     // Completed twice.
-    let id = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+    let id = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
     let p1 = put(&store, &id, 1, b"x").await.unwrap();
     complete(&store, &id, &listed(&[&p1])).await.unwrap();
     assert!(matches!(complete(&store, &id, &listed(&[&p1])).await, Err(MultipartError::NoSuchUpload)));
@@ -167,7 +167,7 @@ async fn finished_uploads_are_gone_for_every_operation() {
     assert!(!dir.path().join("multipart").join(&id).exists());
 
     // Aborted, then completed or aborted again.
-    let id = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+    let id = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
     let p1 = put(&store, &id, 1, b"x").await.unwrap();
     store.abort_upload(KEY, &id).await.unwrap();
     assert!(matches!(complete(&store, &id, &listed(&[&p1])).await, Err(MultipartError::NoSuchUpload)));
@@ -179,7 +179,7 @@ async fn finished_uploads_are_gone_for_every_operation() {
 #[tokio::test]
 async fn another_key_or_a_made_up_id_is_no_upload() {
     let (_dir, store) = store().await;
-    let id = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+    let id = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
     let p1 = put(&store, &id, 1, b"x").await.unwrap();
     let other = "uploads/user/13/big.bin";
     assert!(matches!(store.check_upload(other, &id).await, Err(MultipartError::NoSuchUpload)));
@@ -206,7 +206,7 @@ async fn another_key_or_a_made_up_id_is_no_upload() {
 async fn racing_completes_and_aborts_let_exactly_one_through() {
     let (_dir, store) = store().await;
     for abort_second in [false, true] {
-        let id = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+        let id = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
         let p1 = put(&store, &id, 1, b"x").await.unwrap();
         let ask = listed(&[&p1]);
         let first = complete(&store, &id, &ask);
@@ -224,24 +224,24 @@ async fn racing_completes_and_aborts_let_exactly_one_through() {
 #[tokio::test]
 async fn expired_uploads_are_refused_and_swept() {
     let (dir, store) = store().await;
-    let id = store.create_upload(KEY, "text/plain", earlier()).await.unwrap();
+    let id = store.create_upload(KEY, "text/plain", earlier(), u64::MAX).await.unwrap();
     assert!(matches!(store.check_upload(KEY, &id).await, Err(MultipartError::NoSuchUpload)));
     assert!(matches!(put(&store, &id, 1, b"x").await, Err(MultipartError::NoSuchUpload)));
     let upload_dir = dir.path().join("multipart").join(&id);
     assert!(upload_dir.exists(), "not swept yet: the last sweep was at open");
 
     // The sweep on create runs once a minute: pretend the last one was long ago.
-    let live = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+    let live = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
     assert!(upload_dir.exists(), "within the minute, create does not sweep");
     store.uploads().last_sweep.store(0, Ordering::Relaxed);
-    let third = store.create_upload(KEY, "text/plain", later()).await.unwrap();
+    let third = store.create_upload(KEY, "text/plain", later(), u64::MAX).await.unwrap();
     assert!(!upload_dir.exists(), "swept on create");
     for id in [&live, &third] {
         store.check_upload(KEY, id).await.unwrap();
     }
 
     // And at open.
-    let stale = store.create_upload(KEY, "text/plain", earlier()).await.unwrap();
+    let stale = store.create_upload(KEY, "text/plain", earlier(), u64::MAX).await.unwrap();
     drop(store);
     let store = LocalStore::open(dir.path()).unwrap();
     assert!(!dir.path().join("multipart").join(&stale).exists(), "swept at open");
