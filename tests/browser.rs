@@ -10,42 +10,14 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::browser::{browser_dir, check_screenshot, chromium_bin, require_browser_tools};
 use common::*;
 
 const DIALECTS: [&str; 4] = ["apimall", "octopusx", "ctxfy", "memories"];
 /// What page.html uploads per dialect.
 const FILE_SIZE: u64 = 64 * 1024;
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-fn chromium_bin() -> PathBuf {
-    std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-/// Fail (never skip) when a tool the browser test needs is missing.
-fn require_tools() {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        matches!(&node, Ok(o) if o.status.success()),
-        "node is required for tests/browser.rs: install Node.js >= 20 (e.g. apt-get install nodejs npm)"
-    );
-    assert!(
-        browser_dir()
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (installs playwright-core; no browser download needed)"
-    );
-    assert!(
-        chromium_bin().exists(),
-        "{} is missing: install Chromium (e.g. apt-get install chromium) or set CHROMIUM_BIN",
-        chromium_bin().display()
-    );
-}
 
 /// Serves tests/browser/page.html on its own loopback origin.
 struct PageServer {
@@ -101,7 +73,7 @@ fn cors_yaml(page_origin: &str) -> String {
 
 #[test]
 fn chromium_uploads_through_all_four_dialects() {
-    require_tools();
+    require_browser_tools("tests/browser.rs", &["playwright-core"]);
     let page = PageServer::start();
     let page_origin = format!("http://127.0.0.1:{}", page.addr.port());
     let gw = Gateway::start(GatewayOpts { extra_yaml: cors_yaml(&page_origin), ..Default::default() });
@@ -145,17 +117,7 @@ fn chromium_uploads_through_all_four_dialects() {
     walk(&gw.data_dir().join("objects"), &mut objects);
     assert_eq!(objects.len(), DIALECTS.len(), "{objects:?}");
 
-    let png = std::fs::read(&screenshot)
-        .unwrap_or_else(|e| panic!("screenshot {} missing ({e})", screenshot.display()));
-    assert!(
-        png.len() > 1000 && png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "screenshot is not a PNG ({} bytes)",
-        png.len()
-    );
-    if let Some(dir) = std::env::var_os("BROWSER_SCREENSHOT_DIR") {
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::copy(&screenshot, Path::new(&dir).join("browser-uploads.png"));
-    }
+    check_screenshot(&screenshot, "browser-uploads.png");
 }
 
 #[tokio::test]

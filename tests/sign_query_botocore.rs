@@ -11,16 +11,12 @@ const AKID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 fn boto3_upload_part(endpoint: &str, key: &str, upload_id: &str, part: u32, time: &str) -> String {
-    let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_reference.py"))
-        .args(["upload_part", endpoint, "media", key, upload_id, &part.to_string(), "900", time])
-        .env("AWS_ACCESS_KEY_ID", AKID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("python3 must be installed (with boto3)");
-    assert!(out.status.success(), "boto3_reference.py: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8 URL")
+    let part = part.to_string();
+    common::boto3::boto3_reference(
+        &["upload_part", endpoint, "media", key, upload_id, &part, "900", time],
+        AKID,
+        SECRET,
+    )
 }
 
 fn sign(url: &str, time: &str) -> String {

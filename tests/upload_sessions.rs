@@ -224,7 +224,8 @@ async fn a_form_upload_lands_as_s3_answers_it() {
     assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(r.bytes().await.unwrap().as_ref(), &file[..]);
 
-    // Without success_action_status, S3 answers 204.
+    // success_action_status is one of the signed fields (the 204 answer without it is
+    // checked with boto3's form below).
     let (_, p2) = params(&ep, "b.png", "image/png").await;
     let fields: Vec<(String, String)> =
         fields_of(&p2).into_iter().filter(|(n, _)| n != "success_action_status").collect();
@@ -378,16 +379,13 @@ async fn every_policy_violation_is_refused_and_stores_nothing() {
 async fn boto3_presigned_post_is_accepted_by_the_local_store() {
     let gw = gateway();
     let key = "uploads/user/12/boto3/cat.png";
-    let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_reference.py"))
-        .args(["post", &format!("http://{}", gw.addr), "files", key, "image/png", "64"])
-        .env("AWS_ACCESS_KEY_ID", "presign-gateway")
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("python3 with boto3 is required");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let post: Value = serde_json::from_slice(&out.stdout).expect("boto3 JSON");
+    let endpoint = format!("http://{}", gw.addr);
+    let out = common::boto3::boto3_reference(
+        &["post", &endpoint, "files", key, "image/png", "64"],
+        "presign-gateway",
+        SECRET,
+    );
+    let post: Value = serde_json::from_str(&out).expect("boto3 JSON");
     let url = post["url"].as_str().unwrap();
     assert_eq!(url, format!("http://{}/files", gw.addr), "boto3's path-style bucket URL");
     let fields = fields_of(&post);
@@ -400,4 +398,25 @@ async fn boto3_presigned_post_is_accepted_by_the_local_store() {
     // boto3's own size condition is enforced.
     let (status, _, body) = post_form(url, &fields, &[3; 65]).await;
     assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn a_refused_companion_call_says_why_in_its_body_and_the_log() {
+    // The config's own log level (info), as an operator runs it.
+    let gw = Gateway::start(GatewayOpts {
+        env: vec![("PRESIGN_GATEWAY_SECRET".into(), SECRET.into())],
+        no_rust_log: true,
+        ..Default::default()
+    });
+    let ep = endpoint(&gw, json!({"allowed_types": ["image/*"]})).await;
+    let r = client().get(format!("{ep}/s3/params?filename=a.mp4&type=video%2Fmp4")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    let reason = body["error"].as_str().unwrap().to_owned();
+    assert!(reason.contains("not allowed in this upload session"), "{reason}");
+    // Uppy shows only the status text, so the operator finds the reason by request id.
+    wait_until("the refusal in the log", std::time::Duration::from_secs(5), || {
+        gw.log().lines().any(|l| l.contains(&rid) && l.contains(&reason))
+    });
 }

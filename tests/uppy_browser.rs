@@ -23,11 +23,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::browser::{browser_dir, check_screenshot, chromium_bin, require_browser_tools};
 use common::page_server::{Asset, PageServer};
 use common::*;
 use serde_json::Value;
@@ -71,37 +72,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-fn chromium_bin() -> PathBuf {
-    std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
 fn uppy_bundle() -> PathBuf {
     browser_dir().join("node_modules/uppy/dist/uppy.min.mjs")
 }
 
 /// Fail (never skip) when a tool the test needs is missing.
 fn require_tools() {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        matches!(&node, Ok(o) if o.status.success()),
-        "node is required for tests/uppy_browser.rs: install Node.js >= 20 (e.g. apt-get install nodejs npm)"
-    );
-    for module in ["playwright-core/package.json", "uppy/package.json"] {
-        assert!(
-            browser_dir().join("node_modules").join(module).exists(),
-            "tests/browser/node_modules/{module} is missing: run `npm ci` in tests/browser (installs playwright-core and uppy 6.0.1; no browser download needed)"
-        );
-    }
+    require_browser_tools("tests/uppy_browser.rs", &["playwright-core", "uppy"]);
     assert!(uppy_bundle().exists(), "{} is missing: run `npm ci` in tests/browser", uppy_bundle().display());
-    assert!(
-        chromium_bin().exists(),
-        "{} is missing: install Chromium (e.g. apt-get install chromium) or set CHROMIUM_BIN",
-        chromium_bin().display()
-    );
 }
 
 /// The page and the Uppy bundle, as the page server serves them.
@@ -640,21 +618,11 @@ fn run(setup: Setup) {
     assert!(setup.page.served() >= 2, "the page server served the page and the bundle");
 
     assert!(exit.success(), "uppy.mjs exited with {exit}; stderr:\n{}", driver.stderr());
-    let png = std::fs::read(&driver.screenshot)
-        .unwrap_or_else(|e| panic!("screenshot {} missing ({e})", driver.screenshot.display()));
-    assert!(
-        png.len() > 1000 && png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "screenshot is not a PNG ({} bytes)",
-        png.len()
-    );
-    if let Some(dir) = std::env::var_os("BROWSER_SCREENSHOT_DIR") {
-        let _ = std::fs::create_dir_all(&dir);
-        let name = match setup.store {
-            Store::Local => "uppy-local.png",
-            Store::S3(_) => "uppy-s3.png",
-        };
-        let _ = std::fs::copy(&driver.screenshot, Path::new(&dir).join(name));
-    }
+    let name = match setup.store {
+        Store::Local => "uppy-local.png",
+        Store::S3(_) => "uppy-s3.png",
+    };
+    check_screenshot(&driver.screenshot, name);
 }
 
 #[test]

@@ -132,7 +132,11 @@ pub(crate) fn dialect_error(dialect: Dialect, e: &ApiError, request_id: RequestI
         log::debug!("{request_id} {}: {e}", dialect.name());
     }
     let (status, body) = dialect.render_error(e, request_id.as_str());
-    let reply = Reply::json(status, &body);
+    with_retry_after(Reply::json(status, &body), e)
+}
+
+/// `Retry-After` on the answer to a rate-limited request.
+pub(crate) fn with_retry_after(reply: Reply, e: &ApiError) -> Reply {
     match e {
         ApiError::RateLimited { retry_after_secs } => {
             reply.header(http::header::RETRY_AFTER, http::HeaderValue::from(*retry_after_secs))

@@ -18,7 +18,7 @@ use crate::upload::auth::Caller;
 use crate::upload::error::ApiError;
 use crate::upload::session_token::{SessionGrant, SessionTokens};
 
-use super::context::RouteContext;
+use super::context::{with_retry_after, RouteContext};
 use super::request_info::RequestInfo;
 use super::table::COMPANION_PREFIX;
 
@@ -55,13 +55,7 @@ pub(crate) async fn handle(
             if let Some(f) = e.field() {
                 body["field"] = f.into();
             }
-            let reply = Reply::json(e.status(), &body);
-            match e {
-                ApiError::RateLimited { retry_after_secs } => {
-                    reply.header(http::header::RETRY_AFTER, http::HeaderValue::from(retry_after_secs))
-                }
-                _ => reply,
-            }
+            with_retry_after(Reply::json(e.status(), &body), &e)
         }
     };
     send(session, reply.request_id(X_REQUEST_ID, rid), &ctx.cors, origin).await

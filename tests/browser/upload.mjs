@@ -6,43 +6,20 @@
 // 0 only if every dialect succeeded. Diagnostics (page console, errors) go to stderr.
 // Needs `npm ci` in tests/browser (playwright-core, no bundled browsers) and /usr/bin/chromium.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { openPage } from './chromium.mjs';
 
 const [pageUrl, screenshot] = process.argv.slice(2);
 if (!pageUrl || !screenshot) {
   console.error('usage: node upload.mjs <page_url> <screenshot.png>');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const TIMEOUT_MS = 60_000;
 
-// A fresh profile for every run: no cache, cookies or service workers from a previous one.
-const profile = mkdtempSync(join(tmpdir(), 'presign-gw-chromium-'));
-let context;
+let browser;
 let code = 1;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
-    viewport: { width: 1280, height: 480 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (m) => console.error(`[page ${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => console.error(`[page exception] ${e}`));
-  page.on('requestfailed', (r) => console.error(`[request failed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  browser = await openPage('presign-gw-chromium-');
+  const { page } = browser;
 
   await page.goto(pageUrl, { timeout: TIMEOUT_MS });
   let result;
@@ -61,7 +38,6 @@ try {
   console.error(`browser run failed: ${e?.stack ?? e}`);
   code = 1;
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 process.exit(code);

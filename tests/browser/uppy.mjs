@@ -10,18 +10,14 @@
 // Needs `npm ci` in tests/browser (playwright-core, uppy; no bundled browsers) and
 // /usr/bin/chromium.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { openPage } from './chromium.mjs';
 
 const [pageUrl, screenshot] = process.argv.slice(2);
 if (!pageUrl || !screenshot) {
   console.error('usage: node uppy.mjs <page_url> <screenshot.png>');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const TIMEOUT_MS = 180_000;
 
 const lines = createInterface({ input: process.stdin });
@@ -32,31 +28,12 @@ const nextLine = () =>
     lines.once('close', () => { clearTimeout(timer); reject(new Error('stdin closed')); });
   });
 
-// A fresh profile for every run: no cache, cookies or service workers from a previous one.
-const profile = mkdtempSync(join(tmpdir(), 'presign-gw-uppy-'));
-let context;
+let browser;
 let code = 1;
 let result;
 try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-    ],
-    viewport: { width: 1280, height: 480 },
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on('console', (m) => console.error(`[page ${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => console.error(`[page exception] ${e}`));
-  page.on('requestfailed', (r) => console.error(`[request failed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  browser = await openPage('presign-gw-uppy-');
+  const { page } = browser;
 
   await page.goto(pageUrl, { timeout: TIMEOUT_MS });
   try {
@@ -81,8 +58,7 @@ try {
   result = { ok: false, error: `browser run failed: ${e}` };
   code = 1;
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  if (browser) await browser.close();
 }
 console.log(`RESULT ${JSON.stringify(result)}`);
 process.exit(code);

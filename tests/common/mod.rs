@@ -15,6 +15,8 @@
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
+pub mod boto3;
+pub mod browser;
 pub mod fetch_server;
 pub mod form;
 pub mod gateway;

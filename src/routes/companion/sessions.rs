@@ -31,7 +31,11 @@ impl Sessions {
         if started.len() >= SWEEP_AT {
             started.retain(|_, (_, expires)| *expires >= now);
         }
-        let entry = started.entry(grant.session_id.clone()).or_insert((0, grant.expires_at));
+        // Looked up by reference first: only a session's first file allocates its key.
+        let entry = match started.get_mut(&grant.session_id) {
+            Some(entry) => entry,
+            None => started.entry(grant.session_id.clone()).or_insert((0, grant.expires_at)),
+        };
         if entry.0 >= grant.max_files {
             return false;
         }
