@@ -32,7 +32,7 @@ pub use config::{Config, ConfigError, RoutesConfig};
 pub use gateway::{Gateway, OriginHealthService};
 pub use metrics::{Metrics, MetricsApp};
 pub use routes::{RequestId, RequestInfo, UploadRoute, UploadRoutes};
-pub use upload::auth::hash_key;
+pub use upload::auth::{hash_key, KeyReloader};
 /// Browser upload session tokens (`POST /v1/upload-sessions`): their grant and their check,
 /// for services that verify a session on their own.
 pub use upload::session_token;

@@ -74,6 +74,28 @@ fn run(cli: Cli) -> Result<(), String> {
     serve(&cfg, daemon, upgrade)
 }
 
+/// SIGHUP reloads the API key file. Pingora handles TERM, INT and QUIT itself and leaves
+/// HUP alone; without a handler, HUP's default action would kill the process. The handler is
+/// registered before any listener opens, so no signal can arrive in between.
+fn watch_sighup(reloader: Option<presign_gateway::KeyReloader>) -> Result<(), String> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match &reloader {
+                    Some(r) => {
+                        r.reload();
+                    }
+                    None => log::info!("SIGHUP: delegated auth has no key file to reload"),
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the SIGHUP thread: {e}"))?;
+    Ok(())
+}
+
 /// RUST_LOG wins; else the config's level. Pingora's own health-check line dumps the whole
 /// peer configuration: ours (one short line) replaces it.
 fn init_logging(level: &str) {
@@ -98,6 +120,8 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     let opt = Opt { upgrade, daemon, nocapture: false, test: false, conf: None };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    // After bootstrap: a daemon forks there, and a thread started before would stay behind.
+    watch_sighup(gateway.uploads().key_reloader())?;
     log::info!(
         "presign-gateway listening on {}; {}; dialects: {}; origins: {}",
         cfg.listen,

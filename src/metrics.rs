@@ -17,8 +17,8 @@ use prometheus::{
 /// Label values the request counter is pre-indexed by (anything else goes to the slow path).
 const ROUTES: [&str; 6] = ["proxy", "mint", "from_url", "object", "preflight", "other"];
 const DIALECTS: [&str; 5] = ["-", "apimall", "octopusx", "memories", "ctxfy"];
-const STATUSES: [u16; 18] =
-    [200, 203, 204, 206, 304, 400, 401, 403, 404, 405, 411, 413, 416, 429, 500, 502, 504, 0];
+const STATUSES: [u16; 19] =
+    [200, 203, 204, 206, 304, 400, 401, 403, 404, 405, 411, 413, 416, 429, 500, 502, 503, 504, 0];
 
 pub struct Metrics {
     registry: Registry,
@@ -28,6 +28,11 @@ pub struct Metrics {
     pub stored_bytes: IntCounterVec,
     pub from_url: IntCounterVec,
     pub origin_errors: IntCounterVec,
+    /// Delegated auth: answers from the cache (hit), calls to the application (miss), and
+    /// calls that got no answer (error).
+    pub auth: IntCounterVec,
+    /// Key file reloads by result (ok, refused).
+    pub key_reloads: IntCounterVec,
     /// Resolved `requests_total` children, so the per-request path is an index and an
     /// atomic add instead of hashing three labels under a lock (measured in benches/load.sh).
     request_slots: Vec<OnceLock<IntCounter>>,
@@ -72,7 +77,17 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition");
-        for c in [&requests, &minted, &stored_bytes, &from_url, &origin_errors] {
+        let auth = IntCounterVec::new(
+            Opts::new("presign_auth_cache_total", "Delegated auth lookups by result (hit, miss, error)"),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let key_reloads = IntCounterVec::new(
+            Opts::new("presign_key_reloads_total", "API key file reloads by result (ok, refused)"),
+            &["result"],
+        )
+        .expect("static metric definition");
+        for c in [&requests, &minted, &stored_bytes, &from_url, &origin_errors, &auth, &key_reloads] {
             let _ = registry.register(Box::new(c.clone()));
         }
         let _ = registry.register(Box::new(latency.clone()));
@@ -84,6 +99,8 @@ impl Metrics {
             stored_bytes,
             from_url,
             origin_errors,
+            auth,
+            key_reloads,
             request_slots: (0..ROUTES.len() * DIALECTS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
                 .collect(),

@@ -7,6 +7,7 @@
 //! the field at fault. Secrets never live here: API keys are SHA-256 hashes, credentials come
 //! from the environment.
 
+mod auth;
 mod error;
 mod file;
 mod routes;
@@ -14,6 +15,7 @@ mod server;
 mod storage;
 mod validate;
 
+pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
 pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,

@@ -5,6 +5,7 @@
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::auth::AuthConfig;
 use super::storage::StorageConfig;
 use super::ConfigError;
 
@@ -29,6 +30,12 @@ pub struct RoutesConfig {
     /// API keys, stored as SHA-256 hashes (`presign-gateway hash-key`).
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,
+    /// More keys in a file of their own (`api_keys:` there too), reloaded on SIGHUP.
+    #[serde(default)]
+    pub api_keys_file: Option<std::path::PathBuf>,
+    /// Delegated auth: the application answers for its own users instead of the keys.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Where uploads go.
     pub storage: StorageConfig,
     /// CORS for browser uploads.

@@ -41,6 +41,7 @@ impl RoutesConfig {
             return Err(ConfigError::new("max_json_body", "must be at least 256 bytes"));
         }
         check_api_keys(&self.api_keys)?;
+        check_auth(&self)?;
         check_storage(&self.storage)?;
         check_cors(&self.cors)?;
         check_from_url(&self.from_url)?;
@@ -75,7 +76,7 @@ fn check_public_base_url(base: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_api_keys(keys: &[ApiKeyConfig]) -> Result<(), ConfigError> {
+pub(super) fn check_api_keys(keys: &[ApiKeyConfig]) -> Result<(), ConfigError> {
     let mut seen = HashSet::new();
     for (i, k) in keys.iter().enumerate() {
         if k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -89,6 +90,42 @@ fn check_api_keys(keys: &[ApiKeyConfig]) -> Result<(), ConfigError> {
         }
         if !seen.insert(k.sha256.to_ascii_lowercase()) {
             return Err(ConfigError::new(format!("api_keys[{i}].sha256"), "duplicate key"));
+        }
+    }
+    Ok(())
+}
+
+/// Delegated auth replaces the keys, so keys beside it would be a config that means two
+/// things; the key file is read here so that `-t` and startup refuse a bad one.
+fn check_auth(r: &RoutesConfig) -> Result<(), ConfigError> {
+    let Some(d) = &r.auth.delegated else {
+        return super::all_keys(&r.api_keys, r.api_keys_file.as_ref()).map(drop);
+    };
+    if !r.api_keys.is_empty() || r.api_keys_file.is_some() {
+        return Err(ConfigError::new(
+            "auth.delegated",
+            "the application answers for every caller: remove api_keys and api_keys_file",
+        ));
+    }
+    check_base_url("auth.delegated.url", &d.url)?;
+    if !(1..=60_000).contains(&d.timeout_ms) {
+        return Err(ConfigError::new("auth.delegated.timeout_ms", "must be from 1 to 60000 ms"));
+    }
+    if d.cache_ttl_secs > 86_400 {
+        return Err(ConfigError::new("auth.delegated.cache_ttl_secs", "must be at most 86400 (a day)"));
+    }
+    if d.negative_cache_ttl_secs > d.cache_ttl_secs {
+        return Err(ConfigError::new(
+            "auth.delegated.negative_cache_ttl_secs",
+            "must not exceed cache_ttl_secs: a refusal is trusted for less time than a grant",
+        ));
+    }
+    if d.cache_capacity == 0 {
+        return Err(ConfigError::new("auth.delegated.cache_capacity", "must be at least 1"));
+    }
+    if let Some(var) = &d.token_env {
+        if std::env::var_os(var).is_none() {
+            return Err(ConfigError::new("auth.delegated.token_env", format!("{var} is not set")));
         }
     }
     Ok(())

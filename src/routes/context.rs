@@ -14,7 +14,7 @@ use crate::dialect::Dialect;
 use crate::http_io::{header_bytes, read_body_capped, request_host, BodyError, Cors, Reply};
 use crate::metrics::Metrics;
 use crate::store::{BaseUrl, Storage};
-use crate::upload::auth::{ApiKeys, Caller};
+use crate::upload::auth::{Authenticator, Caller, DelegatedAuth, KeyStore};
 use crate::upload::error::ApiError;
 use crate::upload::rate_limit::RateLimiter;
 
@@ -22,7 +22,7 @@ use super::request_info::{RequestId, RequestInfo};
 
 /// Shared by every request the upload routes answer.
 pub(crate) struct RouteContext {
-    pub keys: ApiKeys,
+    pub auth: Authenticator,
     pub storage: Storage,
     pub cors: Cors,
     pub limiter: RateLimiter,
@@ -45,14 +45,17 @@ impl RouteContext {
             ),
             None => None,
         };
-        let per_key =
-            cfg.api_keys.iter().filter_map(|k| k.rate_limit_per_sec.map(|r| (k.id.clone(), r))).collect();
+        let metrics = Metrics::new();
+        let auth = match &cfg.auth.delegated {
+            Some(d) => Authenticator::Delegated(DelegatedAuth::from_config(d, &metrics)?),
+            None => Authenticator::Keys(Arc::new(KeyStore::load(&cfg.api_keys, cfg.api_keys_file.clone())?)),
+        };
         Ok(Self {
-            keys: ApiKeys::from_config(&cfg.api_keys),
+            auth,
             storage: Storage::from_config(&cfg.storage)?,
             cors: Cors::new(&cfg.cors.allowed_origins),
-            limiter: RateLimiter::new(cfg.rate_limit.default_per_sec, per_key),
-            metrics: Metrics::new(),
+            limiter: RateLimiter::new(cfg.rate_limit.default_per_sec),
+            metrics,
             max_json_body: cfg.max_json_body,
             create_only: cfg.create_only,
             gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
@@ -62,23 +65,22 @@ impl RouteContext {
 
     /// Method, gateway host, API key and rate limit: the checks every JSON route makes
     /// before it reads a body.
-    pub fn admit(
+    pub async fn admit(
         &self,
         session: &Session,
         dialect: Dialect,
         info: &mut RequestInfo,
-    ) -> Result<&Caller, ApiError> {
+    ) -> Result<Caller, ApiError> {
         if session.req_header().method != http::Method::POST {
             return Err(ApiError::MethodNotAllowed);
         }
         if !self.is_gateway_host(session) {
             return Err(ApiError::NonGatewayHost);
         }
-        let caller = self
-            .keys
-            .authenticate(header_bytes(session, http::header::AUTHORIZATION), dialect.auth_style())?;
+        let header = header_bytes(session, http::header::AUTHORIZATION);
+        let caller = self.auth.authenticate(header, dialect.auth_style(), dialect.name()).await?;
         info.key_id = Some(caller.key_id.clone());
-        if !self.limiter.admit(&caller.key_id) {
+        if !self.limiter.admit(&caller.key_id, caller.rate_limit_per_sec) {
             return Err(ApiError::RateLimited { retry_after_secs: 1 });
         }
         Ok(caller)

@@ -125,13 +125,13 @@ async fn run(
     session: &mut Session,
     info: &mut RequestInfo,
 ) -> Result<Stored, ApiError> {
-    let caller = ctx.admit(session, Dialect::ApiMall, info)?;
+    let caller = ctx.admit(session, Dialect::ApiMall, info).await?;
     let req = parse_request(&ctx.read_json(session).await?)?;
     let base = ctx.base_url(session)?;
     let fetcher = svc.fetcher.as_ref().ok_or_else(|| ApiError::Internal("from-url disabled".into()))?;
     let _slot = svc.slots.acquire(&caller.key_id).ok_or(ApiError::RateLimited { retry_after_secs: 1 })?;
 
-    let cap = fetcher.policy().max_bytes;
+    let cap = caller.max_file_size.map_or(fetcher.policy().max_bytes, |m| m.min(fetcher.policy().max_bytes));
     let mut resp = fetcher.fetch(&req.url).await.map_err(|e| fetch_error(e, cap))?;
     let (spool, head) = spool_body(&ctx.storage, &mut resp, cap).await?;
     // The type is decided before the fsync: a refused source costs no flush to disk.
@@ -150,7 +150,7 @@ async fn run(
         checksum_sha256: None,
         create_only: false,
     };
-    let key = build_key(&input, caller, OffsetDateTime::now_utc(), None);
+    let key = build_key(&input, &caller, OffsetDateTime::now_utc(), None);
     let meta = ctx
         .storage
         .commit(spooled, &key, &content_type)

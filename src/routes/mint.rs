@@ -41,16 +41,18 @@ async fn answer(
     now: OffsetDateTime,
     info: &mut RequestInfo,
 ) -> Result<String, ApiError> {
-    let caller = ctx.admit(session, dialect, info)?;
+    let caller = ctx.admit(session, dialect, info).await?;
     let body = ctx.read_json(session).await?;
-    let mut input = dialect.parse(&body, caller)?;
+    let mut input = dialect.parse(&body, &caller)?;
     input.create_only = ctx.create_only(dialect);
-    // A URL for a size the store would refuse is never handed out.
-    if input.size.is_some_and(|n| n > ctx.storage.max_upload_bytes) {
-        return Err(ApiError::InvalidFileSize { max: size_cap(&ctx.storage) });
+    // A URL for a size the store (or the caller's own limit) would refuse is never handed out.
+    let cap =
+        caller.max_file_size.map_or(ctx.storage.max_upload_bytes, |m| m.min(ctx.storage.max_upload_bytes));
+    if input.size.is_some_and(|n| n > cap) {
+        return Err(ApiError::InvalidFileSize { max: size_cap(&ctx.storage).min(cap) });
     }
     let base = ctx.base_url(session)?;
-    let minted = mint(&ctx.storage, &base, caller, &input, now);
+    let minted = mint(&ctx.storage, &base, &caller, &input, now);
     log::debug!("{request_id} {} minted {} for key {}", dialect.name(), minted.key, caller.key_id);
     Ok(dialect.render_success(&minted, request_id.as_str()))
 }

@@ -118,6 +118,17 @@ impl UploadRoutes {
         &self.ctx.metrics
     }
 
+    /// A handle that reloads the API key file (the binary calls it on SIGHUP); `None` in
+    /// delegated-auth mode, where the application owns the keys.
+    pub fn key_reloader(&self) -> Option<crate::upload::auth::KeyReloader> {
+        match &self.ctx.auth {
+            crate::upload::auth::Authenticator::Keys(store) => {
+                Some(crate::upload::auth::KeyReloader::new(store.clone(), &self.ctx.metrics))
+            }
+            crate::upload::auth::Authenticator::Delegated(_) => None,
+        }
+    }
+
     /// Answer the request if it is an upload route. Returns `Ok(true)` when a response was
     /// written (the caller's `request_filter` should then return `Ok(true)` too), `Ok(false)`
     /// when the request is not ours and should continue to the operator's routing.

@@ -70,7 +70,7 @@ async fn answer(
     info: &mut RequestInfo,
 ) -> Result<serde_json::Value, ApiError> {
     // The session route takes a Bearer key, as every dialect but memories does.
-    let caller = ctx.admit(session, Dialect::ApiMall, info)?.clone();
+    let caller = ctx.admit(session, Dialect::ApiMall, info).await?;
     let body = ctx.read_json(session).await?;
     let req: Request = if body.iter().all(u8::is_ascii_whitespace) {
         Request::default()
@@ -96,7 +96,8 @@ fn grant(
     caller: &Caller,
     now: OffsetDateTime,
 ) -> Result<SessionGrant, ApiError> {
-    let max_file_size = capped("max_file_size", req.max_file_size.as_ref(), caps.max_file_size)?;
+    let size_cap = caller.max_file_size.map_or(caps.max_file_size, |m| m.min(caps.max_file_size));
+    let max_file_size = capped("max_file_size", req.max_file_size.as_ref(), size_cap)?;
     let max_files = capped("max_files", req.max_files.as_ref(), u64::from(caps.max_files))?;
     let expires_in = capped("expires_in", req.expires_in.as_ref(), u64::from(caps.max_expires_in))?;
     let allowed_types = allowed_types(req.allowed_types.as_ref())?;

@@ -31,6 +31,8 @@ pub enum ApiError {
     FetchFailed { status: Option<u16> },
     /// from-url: the destination is not a public address (no detail, by design).
     DestinationBlocked,
+    /// Delegated auth: the application's endpoint gave no answer in time (fail closed).
+    AuthUnavailable,
     /// The route exists but not for this method.
     MethodNotAllowed,
     /// Anything on our side.
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => 413,
             ApiError::RateLimited { .. } => 429,
             ApiError::Internal(_) => 500,
+            ApiError::AuthUnavailable => 503,
         }
     }
 
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal_error",
+            ApiError::AuthUnavailable => "service_unavailable",
             _ => "invalid_request",
         }
     }
@@ -102,6 +106,7 @@ impl ApiError {
                 "Failed to fetch source url: destination is not a public address".into()
             }
             ApiError::Internal(_) => "Internal server error".into(),
+            ApiError::AuthUnavailable => "Authentication service unavailable; retry later".into(),
         }
     }
 }

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn keys_are_namespaced_and_unique() {
-        let caller = Caller { key_id: "k".into(), user_id: 12 };
+        let caller = Caller::new("k", 12);
         let now = time::macros::datetime!(2026-05-19 10:00 UTC);
         let input = MintInput {
             stem: "cover".into(),
