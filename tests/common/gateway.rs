@@ -44,6 +44,8 @@ pub struct GatewayOpts {
     pub file_size_limit_kb: Option<u64>,
     /// Pingora's drain window (default 1 s).
     pub grace_secs: Option<u64>,
+    /// Write no `api_keys:` (delegated auth, or keys only in an `api_keys_file`).
+    pub no_api_keys: bool,
 }
 
 impl Gateway {
@@ -67,10 +69,17 @@ impl Gateway {
             } else {
                 String::new()
             };
+            let keys = if opts.no_api_keys {
+                String::new()
+            } else {
+                format!(
+                    "api_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\n",
+                    presign_gateway::hash_key("other-key"),
+                )
+            };
             let yaml = format!(
-                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\napi_keys:\n  - id: demo\n    sha256: {DEMO_KEY_SHA256}\n    user_id: 12\n  - id: other\n    sha256: {}\n    user_id: 13\nstorage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{}",
+                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\n{keys}storage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{}",
                 ports[0],
-                presign_gateway::hash_key("other-key"),
                 dir.path().join("gw.pid").display(),
                 dir.path().join("gw.sock").display(),
                 opts.grace_secs.unwrap_or(1),

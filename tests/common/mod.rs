@@ -7,6 +7,8 @@
 //! - [`ports`]: child processes on fresh ports with a retry when the bind fails, dead ports,
 //!   and waits on conditions.
 //! - [`http_client`]: client helpers.
+//! - [`auth_app`]: [`auth_app::AuthApp`], the application's delegated-auth endpoint.
+//! - [`metrics`]: one series out of the gateway's `/metrics`.
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 //! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
 //! - [`page_server`]: [`page_server::PageServer`] serves a browser test's page and pipes
@@ -15,12 +17,14 @@
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
+pub mod auth_app;
 pub mod boto3;
 pub mod browser;
 pub mod fetch_server;
 pub mod form;
 pub mod gateway;
 pub mod http_client;
+pub mod metrics;
 pub mod origin;
 pub mod page_server;
 pub mod ports;

@@ -1,0 +1,25 @@
+//! Reading the gateway's `/metrics`.
+
+use super::Gateway;
+
+/// The value of one series, e.g. `presign_auth_cache_total{result="hit"}`; 0 when absent.
+pub async fn metric(gw: &Gateway, series: &str) -> f64 {
+    let text = super::client()
+        .get(gw.metrics_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    value_in(&text, series)
+}
+
+/// The value of `series` in a text exposition; 0 when absent.
+pub fn value_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .filter_map(|v| v.trim().parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
