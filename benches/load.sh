@@ -24,6 +24,8 @@ the chart), builds release, and starts everything on 127.0.0.1 only:
 The last four are started afresh for each server thread count in LOAD_THREADS (Pingora
 threads = nginx worker_processes). Each target is driven by wrk (warm-up, then a measured run):
   mint       POST /api/v1/files/upload-url on the gateway (Bearer demo-key, JSON body)
+  delegated  the same mint on a second gateway in delegated-auth mode, its cache warm (the
+             application's auth endpoint is a small Python server, asked once per TTL)
   bare       the same POST on the bare responder (the floor for mint)
   gw         GET pass-through via the gateway to the origin
   bareproxy  GET pass-through via the bare Pingora proxy (the framework's floor for gw)
@@ -54,7 +56,7 @@ Environment (default in brackets):
   LOAD_WRK_THREADS [1]     wrk threads
   LOAD_THREADS [1]         server thread counts, comma-separated (e.g. 1,2): gateway and bare
                            threads, nginx worker_processes; every target runs at each
-  LOAD_TARGETS [mint,params,signpart,bare,gw,bareproxy,nginx,origin]   targets, in run order
+  LOAD_TARGETS [mint,delegated,params,signpart,bare,gw,bareproxy,nginx,origin]   targets, in run order
                            (params: Companion's GET /s3/params, a presigned POST policy;
                            signpart: GET /s3/multipart/{id}/{n}, a presigned UploadPart URL)
   LOAD_WORK_STEALING [false]  Pingora work_stealing for the gateway and bare
@@ -82,7 +84,7 @@ WARMUP=${LOAD_WARMUP:-2}
 CONNS=${LOAD_CONNS:-32}
 WRK_THREADS=${LOAD_WRK_THREADS:-1}
 THREADS=${LOAD_THREADS:-1}
-TARGETS=${LOAD_TARGETS:-mint,params,signpart,bare,gw,bareproxy,nginx,origin}
+TARGETS=${LOAD_TARGETS:-mint,delegated,params,signpart,bare,gw,bareproxy,nginx,origin}
 MULTIPART_MB=${LOAD_MULTIPART_MB:-1024}
 MULTIPART_PARTS=${LOAD_MULTIPART_PARTS:-4}
 UPLOADS=${LOAD_UPLOADS:-1}
@@ -126,7 +128,7 @@ validate_settings() {
     done
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
     for v in "${TARGET_LIST[@]}"; do
-        case $v in mint | params | signpart | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
+        case $v in mint | delegated | params | signpart | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
     done
     case $WORK_STEALING in true | false) ;; *) die "LOAD_WORK_STEALING must be true or false" ;; esac
 }
@@ -235,37 +237,62 @@ start_origin() {
     wait_for origin 15 port_open "$ORIGIN_PORT"
 }
 
-start_gateway() { # threads
+# The application's delegated-auth endpoint for the `delegated` target: demo-key is user 12.
+start_auth_app() {
+    next_port; AUTH_PORT=$PORT
+    "${PIN_CLIENT[@]}" python3 - "$AUTH_PORT" >"$TMP/auth-app.log" 2>&1 <<'PY' &
+import http.server, sys
+class Auth(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        ok = self.headers.get("x-presign-api-key") == "demo-key"
+        body = b'{"user_id": 12, "key_id": "demo"}' if ok else b'{}'
+        self.send_response(200 if ok else 401)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Auth).serve_forever()
+PY
+    PID[authapp]=$!
+    wait_for authapp 15 port_open "$AUTH_PORT"
+}
+
+GW_KEYS='api_keys:
+  - id: demo
+    sha256: c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c
+    user_id: 12'
+
+start_gateway() { # threads [name auth-yaml]: the gateway (gw), or a second one (gwd) with other auth
+    local name=${2:-gw} auth=${3:-$GW_KEYS}
     next_port; GW_PORT=$PORT
-    mkdir -p "$TMP/data"
-    cat >"$TMP/gateway.yaml" <<YAML
+    mkdir -p "$TMP/data-$name"
+    cat >"$TMP/$name.yaml" <<YAML
 listen: 127.0.0.1:$GW_PORT
 origin: [127.0.0.1:$ORIGIN_PORT]
 threads: $1
-api_keys:
-  - id: demo
-    sha256: c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c
-    user_id: 12
+$auth
 storage:
   local:
-    root: $TMP/data
+    root: $TMP/data-$name
     public_path: /files
     max_upload_bytes: $((UPLOAD_MB * 1048576))
 upload_sessions:
   max_files: 4000000000
   max_file_size: $(((MULTIPART_MB + 1) * 1048576))
 server:
-  pid_file: $TMP/gw.pid
-  upgrade_sock: $TMP/gw.sock
+  pid_file: $TMP/$name.pid
+  upgrade_sock: $TMP/$name.sock
   work_stealing: $WORK_STEALING
   grace_period_seconds: 0
   graceful_shutdown_timeout_seconds: 1
 ${LOAD_GW_SERVER:-}
 YAML
-    RUST_LOG=${RUST_LOG:-warn} "${PIN_SERVER[@]}" "$REL/presign-gateway" -c "$TMP/gateway.yaml" \
-        >"$TMP/gateway.log" 2>&1 &
-    PID[gw]=$!
-    wait_for gw 30 port_open "$GW_PORT"
+    RUST_LOG=${RUST_LOG:-warn} "${PIN_SERVER[@]}" "$REL/presign-gateway" -c "$TMP/$name.yaml" \
+        >"$TMP/$name.log" 2>&1 &
+    PID[$name]=$!
+    wait_for "$name" 30 port_open "$GW_PORT"
 }
 
 start_bare() { # name threads [proxy-upstream]: the bare responder, or with an upstream the bare proxy
@@ -321,6 +348,14 @@ NGINX
 declare -A PORTS
 start_servers() { # threads: everything but the origin
     start_gateway "$1"; PORTS[gw]=$GW_PORT
+    if have delegated; then
+        start_gateway "$1" gwd "auth:
+  delegated:
+    url: http://127.0.0.1:$AUTH_PORT/auth
+    cache_ttl_secs: 3600
+    negative_cache_ttl_secs: 60"
+        PORTS[gwd]=$GW_PORT
+    fi
     start_bare bare "$1"
     start_bare bareproxy "$1" "127.0.0.1:$ORIGIN_PORT"
     start_nginx "$1"; PORTS[nginx]=$NGINX_PORT
@@ -341,7 +376,7 @@ stop() { # name
 
 stop_servers() {
     local n
-    for n in gw bare bareproxy nginx; do stop "$n"; done
+    for n in gw gwd bare bareproxy nginx; do stop "$n"; done
 }
 
 # --- smoke checks and request bodies -----------------------------------------------------
@@ -359,6 +394,10 @@ smoke_checks() {
     check mint 200 -X POST -H 'authorization: Bearer demo-key' -H 'content-type: application/json' \
         --data "$MINT_BODY" "http://127.0.0.1:${PORTS[gw]}$MINT_PATH"
     check bare 200 -X POST --data "$MINT_BODY" "http://127.0.0.1:${PORTS[bare]}$MINT_PATH"
+    if have delegated; then
+        check delegated 200 -X POST -H 'authorization: Bearer demo-key' -H 'content-type: application/json' \
+            --data "$MINT_BODY" "http://127.0.0.1:${PORTS[gwd]}$MINT_PATH"
+    fi
     local n
     for n in gw bareproxy nginx origin; do check "$n" 200 "http://127.0.0.1:${PORTS[$n]}$PAGE_PATH"; done
     log "mint answer: $(wc -c <"$TMP/mint.smoke") bytes; bare answer: $(wc -c <"$TMP/bare.smoke") bytes"
@@ -437,12 +476,12 @@ to_ms() { # "1.23ms" / "850.00us" / "1.02s" -> ms
 }
 
 server_of() { # target -> server name
-    case $1 in mint | params | signpart | gw) echo gw ;; *) echo "$1" ;; esac
+    case $1 in mint | params | signpart | gw) echo gw ;; delegated) echo gwd ;; *) echo "$1" ;; esac
 }
 target_url() {
     local port=${PORTS[$(server_of "$1")]}
     case $1 in
-        mint | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;;
+        mint | delegated | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;;
         params) echo "$COMPANION/s3/params?filename=cat.png&type=image%2Fpng" ;;
         signpart) echo "$SIGNPART_URL" ;;
         *) echo "http://127.0.0.1:$port$PAGE_PATH" ;;
@@ -475,7 +514,7 @@ measure() { # target threads
     local t=$1 threads=$2 key=$1@$2 server url lua='' pids
     server=$(server_of "$t")
     url=$(target_url "$t")
-    case $t in mint | bare) lua=$TMP/post.lua ;; esac
+    case $t in mint | delegated | bare) lua=$TMP/post.lua ;; esac
     if [ "$WARMUP" != 0 ]; then
         wrk_cmd "$WARMUP" "$url" "$lua"
         run_wrk /dev/null || true
@@ -549,7 +588,7 @@ thousands() { # 77595.12 -> 77,595
 }
 label() {
     case $1 in
-        mint) echo "mint (POST, gateway)" ;; bare) echo "bare responder (POST)" ;;
+        mint) echo "mint (POST, gateway)" ;; delegated) echo "mint, delegated auth (warm cache)" ;; bare) echo "bare responder (POST)" ;;
         gw) echo "pass-through GET via gateway" ;; nginx) echo "pass-through GET via nginx" ;;
         bareproxy) echo "pass-through GET via bare Pingora proxy" ;;
         origin) echo "origin direct (reference)" ;;
@@ -562,6 +601,7 @@ have() { [[ " ${TARGET_LIST[*]} " == *" $1 "* ]]; }
 # Ratio pairs: "a b goal"
 RATIO_PAIRS=(
     "mint bare req/s >= 0.85, CPU/req <= 1.25"
+    "delegated mint req/s >= 0.90 (issue 10: within 10%)"
     "params mint -"
     "signpart mint -"
     "gw bareproxy CPU/req <= 1.03"
@@ -782,7 +822,7 @@ upload_test() {
     for i in "${!urls[@]}"; do [ "$(cat "$TMP/put-$i.code")" = 200 ] && ok=$((ok + 1)); done
     [ "$ok" = "$UPLOAD_COUNT" ] || log "some uploads failed: $(cat "$TMP"/put-*.out | head -c 500)"
     UP[count]=$UPLOAD_COUNT; UP[mb]=$UPLOAD_MB; UP[ok]=$ok
-    UP[stored]=$(find "$TMP/data" -type f -size "${size}c" 2>/dev/null | wc -l)
+    UP[stored]=$(find "$TMP/data-gw" -type f -size "${size}c" 2>/dev/null | wc -l)
     local secs mbps rb pk hw
     read -r secs mbps rb pk hw < <(
         awk -v n="$UPLOAD_COUNT" -v mb="$UPLOAD_MB" -v t0="$t0" -v t1="$t1" -v rb="$rss_before" \
@@ -837,7 +877,7 @@ multipart_test() {
     t1=$(date +%s.%N)
     touch "$TMP/uploads.done"; wait "$sampler" 2>/dev/null || true
     [ -n "$(json_field "$resp" location)" ] || { ok=0; log "complete failed: $resp"; }
-    local stored; stored=$(stat -c %s "$TMP/data/objects/$key" 2>/dev/null || echo 0)
+    local stored; stored=$(stat -c %s "$TMP/data-gw/objects/$key" 2>/dev/null || echo 0)
     [ "$stored" = "$total" ] || ok=0
     MP[ok]=$ok; MP[mb]=$MULTIPART_MB; MP[parts]=$n
     MP[secs]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
@@ -845,7 +885,7 @@ multipart_test() {
     MP[vs_dd]=$(ratio "${MP[mbps]}" "${MP[dd_mbps]}")
     MP[peak_rss_mb]=$(awk '{printf "%.1f", $1 / 1024}' "$TMP/rss.peak" 2>/dev/null || echo 0)
     MP[hwm_mb]=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$gw_pid/status")
-    rm -f "$TMP"/mp-part-* "$TMP/data/objects/$key"
+    rm -f "$TMP"/mp-part-* "$TMP/data-gw/objects/$key"
 }
 
 print_multipart() {
@@ -876,6 +916,7 @@ main() {
     setup_pinning
     write_post_lua
     start_origin
+    if have delegated; then start_auth_app; fi
     local th t
     for th in "${THREAD_LIST[@]}"; do
         start_servers "$th"
