@@ -4,7 +4,8 @@
 # counted), so it measures exactly what the gateway's own code can change.
 #
 # Usage: bash benches/instructions.sh [N]        (N requests per target, default 2000)
-#   INSTR_TARGETS   mint,bare,gw,bareproxy (default: all four)
+#   INSTR_TARGETS   mint,delegated,bare,gw,bareproxy (default: all five; delegated is mint in
+#                   delegated-auth mode with a warm cache)
 #   INSTR_BIN       directory of release binaries (default target/release; built if missing)
 #   INSTR_GATEWAY   another presign-gateway binary to measure instead (e.g. an older build)
 #
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 WARM=200
-TARGETS=${INSTR_TARGETS:-mint,bare,gw,bareproxy}
+TARGETS=${INSTR_TARGETS:-mint,delegated,bare,gw,bareproxy}
 BIN=${INSTR_BIN:-target/release}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 if [ ! -x "$BIN/presign-gateway" ] || [ ! -x "$BIN/examples/bare" ] || [ ! -x "$BIN/examples/origin" ]; then
@@ -42,15 +43,43 @@ ORIGIN_PORT=$(free_port)
 "$BIN/examples/origin" "127.0.0.1:$ORIGIN_PORT" >"$TMP/origin.log" 2>&1 &
 PIDS+=($!); wait_port "$ORIGIN_PORT" $!
 
-gateway_conf() { # port
+# The application's auth endpoint for the delegated target: demo-key is user 12.
+AUTH_PORT=
+start_auth_app() {
+    AUTH_PORT=$(free_port)
+    python3 - "$AUTH_PORT" >"$TMP/auth.log" 2>&1 <<'PY' &
+import http.server, sys
+class Auth(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        ok = self.headers.get("x-presign-api-key") == "demo-key"
+        body = b'{"user_id": 12, "key_id": "demo"}' if ok else b'{}'
+        self.send_response(200 if ok else 401)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Auth).serve_forever()
+PY
+    PIDS+=($!); wait_port "$AUTH_PORT" $!
+}
+
+gateway_conf() { # port [delegated]
+    local auth="api_keys:
+  - id: demo
+    sha256: c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c
+    user_id: 12"
+    [ "${2:-}" = delegated ] && auth="auth:
+  delegated:
+    url: http://127.0.0.1:$AUTH_PORT/auth
+    cache_ttl_secs: 3600
+    negative_cache_ttl_secs: 60"
     cat <<YAML
 listen: 127.0.0.1:$1
 origin: [127.0.0.1:$ORIGIN_PORT]
 threads: 1
-api_keys:
-  - id: demo
-    sha256: c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c
-    user_id: 12
+$auth
 storage:
   local:
     root: $TMP/data
@@ -85,6 +114,9 @@ server_cmd() { # target port: the command line of the server under test
     case $1 in
         mint | gw)
             gateway_conf "$2" >"$TMP/gw-$2.yaml"
+            echo "$GATEWAY -c $TMP/gw-$2.yaml" ;;
+        delegated)
+            gateway_conf "$2" delegated >"$TMP/gw-$2.yaml"
             echo "$GATEWAY -c $TMP/gw-$2.yaml" ;;
         bare | bareproxy) echo "$BIN/examples/bare 127.0.0.1:$2 1" ;;
         *) echo "unknown target $1" >&2; return 2 ;;
@@ -121,14 +153,16 @@ measure() { # target method path
 }
 
 mkdir -p "$TMP/data"
+case ",$TARGETS," in *,delegated,*) start_auth_app ;; esac
 for t in ${TARGETS//,/ }; do
     case $t in
-        mint | bare) measure "$t" POST /api/v1/files/upload-url ;;
+        mint | delegated | bare) measure "$t" POST /api/v1/files/upload-url ;;
         gw | bareproxy) measure "$t" GET /static/page.html ;;
         *) echo "unknown target $t" >&2; exit 2 ;;
     esac
 done
 awk '{v[$1]=$2} END {
+    if (v["delegated"] && v["mint"]) printf "delegated / mint: %.3fx instructions without SHA-256 (delegated - mint: %.0f)\n", v["delegated"]/v["mint"], v["delegated"]-v["mint"];
     if (v["mint"] && v["bare"]) printf "mint / bare: %.2fx instructions without SHA-256 (mint - bare: %.0f)\n", v["mint"]/v["bare"], v["mint"]-v["bare"];
     if (v["gw"] && v["bareproxy"]) printf "pass-through gateway / bare proxy: %.3fx instructions\n", v["gw"]/v["bareproxy"];
 }' "$TMP/results"

@@ -209,6 +209,24 @@ mod tests {
     }
 
     #[test]
+    fn delegated_auth_fields_are_checked_by_name() {
+        let d = |body: &str| format!("{MIN}auth:\n  delegated:\n    url: http://127.0.0.1:3000/auth\n{body}");
+        assert!(Config::from_yaml(&d("")).is_ok());
+        let field = |body: &str| Config::from_yaml(&d(body)).unwrap_err().field;
+        assert_eq!(field("    timeout_ms: 0\n"), "auth.delegated.timeout_ms");
+        assert_eq!(
+            field("    cache_ttl_secs: 5\n    negative_cache_ttl_secs: 6\n"),
+            "auth.delegated.negative_cache_ttl_secs"
+        );
+        assert_eq!(field("    cache_capacity: 0\n"), "auth.delegated.cache_capacity");
+        assert_eq!(field("    token_env: PRESIGN_TEST_SURELY_UNSET_VAR\n"), "auth.delegated.token_env");
+        let bad_url = format!("{MIN}auth:\n  delegated:\n    url: ftp://x/auth\n");
+        assert_eq!(Config::from_yaml(&bad_url).unwrap_err().field, "auth.delegated.url");
+        let unknown = d("    ttl: 5\n");
+        assert!(Config::from_yaml(&unknown).unwrap_err().to_string().contains("ttl"));
+    }
+
+    #[test]
     fn zero_connect_timeout_names_its_own_field() {
         let y = format!("{MIN}from_url:\n  connect_timeout_secs: 0\n");
         assert_eq!(Config::from_yaml(&y).unwrap_err().field, "from_url.connect_timeout_secs");
