@@ -109,6 +109,13 @@ impl Metrics {
         })
     }
 
+    /// Add a collector of another part of the gateway (the origin pool's series).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
+        if let Err(e) = self.registry.register(c) {
+            log::error!("metrics: {e}");
+        }
+    }
+
     /// Count one minted URL.
     pub fn record_minted(&self, dialect: &str) {
         match index_of(&DIALECTS, dialect) {

@@ -12,6 +12,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::origin_pool::OriginPoolConfig;
 use super::routes::RoutesConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 
@@ -31,11 +32,13 @@ pub(super) struct ServerPart {
     pub origin_timeouts: OriginTimeouts,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub origin_pool: OriginPoolConfig,
 }
 
 /// The keys of [`ServerPart`], which [`RoutesPart`] passes over.
-pub(super) const SERVER_KEYS: [&str; 7] =
-    ["listen", "origin", "threads", "metrics", "logging", "origin_timeouts", "server"];
+pub(super) const SERVER_KEYS: [&str; 8] =
+    ["listen", "origin", "threads", "metrics", "logging", "origin_timeouts", "server", "origin_pool"];
 
 fn default_threads() -> usize {
     2

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod file;
+mod origin_pool;
 mod routes;
 mod server;
 mod storage;
@@ -17,6 +18,9 @@ mod validate;
 
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
+pub use origin_pool::{
+    HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
+};
 pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,
     UploadSessionsConfig, MAX_OBJECT_SIZE,
@@ -45,6 +49,8 @@ pub struct Config {
     pub origin_timeouts: OriginTimeouts,
     /// Pingora server settings passed through.
     pub server: ServerSettings,
+    /// Pass-through origin selection, retries and health.
+    pub origin_pool: OriginPoolConfig,
     /// The upload routes' keys, at the same level of the file.
     pub routes: RoutesConfig,
 }
@@ -76,6 +82,7 @@ impl Config {
             logging: f.logging,
             origin_timeouts: f.origin_timeouts,
             server: f.server,
+            origin_pool: f.origin_pool,
             routes,
         })
     }

@@ -26,6 +26,7 @@ impl Config {
         }
         check_logging(&self.logging)?;
         check_origin_timeouts(&self.origin_timeouts)?;
+        self.origin_pool.validate(self.origin.len())?;
         self.routes = self.routes.validate()?;
         Ok(self)
     }

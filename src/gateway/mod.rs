@@ -4,9 +4,9 @@
 //! and logged ([`failure`]).
 
 mod failure;
-mod origin_pool;
+mod pool;
 
-pub use origin_pool::OriginHealthService;
+pub use pool::OriginHealthService;
 
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use pingora::{Error, Result};
 use crate::config::{Config, ConfigError};
 use crate::routes::{RequestInfo, UploadRoutes};
 
-use origin_pool::OriginPool;
+use pool::{OriginPool, Upstream};
 
 pub struct Gateway {
     uploads: UploadRoutes,
@@ -31,13 +31,15 @@ pub struct Gateway {
 pub struct RequestCtx {
     pub info: RequestInfo,
     start: Instant,
+    /// Which origins this request has tried, and the one it is on.
+    upstream: Upstream,
 }
 
 impl Gateway {
     /// Build the proxy and its origin health-check service.
     pub fn from_config(cfg: &Config) -> Result<(Self, OriginHealthService), ConfigError> {
-        let (origins, health) = OriginPool::from_config(cfg)?;
         let uploads = UploadRoutes::from_config(&cfg.routes)?;
+        let (origins, health) = OriginPool::from_config(cfg, uploads.metrics())?;
         Ok((Self { uploads, origins, access_log: cfg.logging.access_log }, health))
     }
 
@@ -67,7 +69,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx { info: RequestInfo::default(), start: Instant::now() }
+        RequestCtx { info: RequestInfo::default(), start: Instant::now(), upstream: Upstream::default() }
     }
 
     /// No downstream modules. Pingora's default adds a response-compression module at level 0
@@ -86,9 +88,57 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
-    /// Round-robin over the healthy origins.
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
-        self.origins.next_peer()
+    /// The next eligible origin (see `pool`): on a retry, one this request has not tried.
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<Box<HttpPeer>> {
+        self.origins.next_peer(&mut ctx.upstream, session.req_header().uri.path())
+    }
+
+    /// Nothing was sent: another origin may take the request, within `max_tries`.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.origins.connect_failed(&ctx.upstream);
+        e.set_retry(self.origins.may_retry(&ctx.upstream));
+        e
+    }
+
+    /// After connecting, a retry is safe only when nothing of the request can have been
+    /// processed: an idempotent method, no body byte read from the client yet, and Pingora's
+    /// own rule that the failure was on a reused connection (the origin closed it while idle).
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Self::CTX,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        self.origins.proxy_failed(&ctx.upstream);
+        let unsent = session.req_header().method.is_idempotent()
+            && session.body_bytes_read() == 0
+            && !session.as_ref().retry_buffer_truncated();
+        if unsent && self.origins.may_retry(&ctx.upstream) {
+            e.retry.decide_reuse(client_reused);
+        } else {
+            e.set_retry(false);
+        }
+        e
+    }
+
+    /// Passive health: 502/503/504 count against the origin, anything else clears its count.
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> Result<()> {
+        self.origins.answered(&ctx.upstream, upstream_response.status.as_u16());
+        Ok(())
     }
 
     /// Origin unreachable: 502; too slow: 504; both with a short JSON body.

@@ -11,6 +11,8 @@
 //! - [`metrics`]: one series out of the gateway's `/metrics`.
 //! - [`seeds`]: the dialect pages' examples (`tests/fixtures/seeds/`) and the shape check.
 //! - [`fetch_server`]: the SSRF fetcher tests' HTTP servers and tripwire.
+//! - [`pool_origin`]: [`pool_origin::PoolOrigin`], an origin that can be killed, turned
+//!   unhealthy, or made to cut a request off.
 //! - [`page_server`]: [`page_server::PageServer`] serves a browser test's page and pipes
 //!   everything else to an upstream (same-origin with an S3 server).
 //! - [`ssrf_cases`]: the SSRF corpus tests' case runner.
@@ -27,6 +29,7 @@ pub mod http_client;
 pub mod metrics;
 pub mod origin;
 pub mod page_server;
+pub mod pool_origin;
 pub mod ports;
 pub mod s3s;
 pub mod seeds;
