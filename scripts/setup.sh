@@ -24,6 +24,9 @@ if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
   echo "installing s3s-fs (about 2 minutes)"
   cargo install s3s-fs@0.14.1 --features binary --locked
 fi
+# The shared rate-limit tests start a real redis-server (Debian's); the distro's own service
+# is not used.
+command -v redis-server >/dev/null || { echo "installing redis-server"; apt_install redis-server; }
 [ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
 command -v node >/dev/null || apt_install nodejs npm
 if [ -f tests/browser/package.json ] && { [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; }; then

@@ -11,7 +11,8 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Label values the request counter is pre-indexed by (anything else goes to the slow path).
@@ -33,6 +34,10 @@ pub struct Metrics {
     pub auth: IntCounterVec,
     /// Key file reloads by result (ok, refused).
     pub key_reloads: IntCounterVec,
+    /// 1 while the shared rate-limit backend answers (or none is configured).
+    pub rate_limit_shared_up: IntGauge,
+    /// Requests decided by the per-process fallback because the shared backend was down.
+    pub rate_limit_fallback: IntCounter,
     /// Resolved `requests_total` children, so the per-request path is an index and an
     /// atomic add instead of hashing three labels under a lock (measured in benches/load.sh).
     request_slots: Vec<OnceLock<IntCounter>>,
@@ -87,6 +92,19 @@ impl Metrics {
             &["result"],
         )
         .expect("static metric definition");
+        let rate_limit_shared_up = IntGauge::new(
+            "presign_rate_limit_shared_up",
+            "1 while the shared rate-limit backend answers (or none is configured)",
+        )
+        .expect("static metric definition");
+        rate_limit_shared_up.set(1);
+        let rate_limit_fallback = IntCounter::new(
+            "presign_rate_limit_fallback_total",
+            "Requests decided by the per-process share because the shared backend was down",
+        )
+        .expect("static metric definition");
+        let _ = registry.register(Box::new(rate_limit_shared_up.clone()));
+        let _ = registry.register(Box::new(rate_limit_fallback.clone()));
         for c in [&requests, &minted, &stored_bytes, &from_url, &origin_errors, &auth, &key_reloads] {
             let _ = registry.register(Box::new(c.clone()));
         }
@@ -101,6 +119,8 @@ impl Metrics {
             origin_errors,
             auth,
             key_reloads,
+            rate_limit_shared_up,
+            rate_limit_fallback,
             request_slots: (0..ROUTES.len() * DIALECTS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
                 .collect(),

@@ -23,7 +23,7 @@ pub use origin_pool::{
 };
 pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,
-    UploadSessionsConfig, MAX_OBJECT_SIZE,
+    SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
 };
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{

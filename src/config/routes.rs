@@ -156,6 +156,32 @@ impl Default for FromUrlConfig {
 pub struct RateLimitConfig {
     /// Requests per second per key on upload routes; 0 = unlimited. Keys may override.
     pub default_per_sec: u32,
+    /// Count for the whole fleet in Redis or Valkey instead of per process.
+    pub shared: Option<SharedRateLimitConfig>,
+}
+
+/// `rate_limit.shared:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedRateLimitConfig {
+    /// e.g. `redis://127.0.0.1:6379/0`.
+    pub url: String,
+    /// How many gateways share the limit: with the backend down, each allows limit ÷ this.
+    pub expected_fleet_size: u32,
+    /// Deadline for one count, connect included; past it the request is decided locally.
+    #[serde(default = "default_shared_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Prefix of the counters' keys.
+    #[serde(default = "default_shared_prefix")]
+    pub key_prefix: String,
+}
+
+fn default_shared_timeout_ms() -> u64 {
+    50
+}
+
+fn default_shared_prefix() -> String {
+    "presign:".into()
 }
 
 /// `upload_sessions:`: the caps on what an application's backend may grant one browser

@@ -43,6 +43,7 @@ impl RoutesConfig {
         }
         check_api_keys(&self.api_keys)?;
         check_auth(&self)?;
+        check_shared_limits(&self.rate_limit)?;
         check_storage(&self.storage)?;
         check_cors(&self.cors)?;
         check_from_url(&self.from_url)?;
@@ -128,6 +129,23 @@ fn check_auth(r: &RoutesConfig) -> Result<(), ConfigError> {
         if std::env::var_os(var).is_none() {
             return Err(ConfigError::new("auth.delegated.token_env", format!("{var} is not set")));
         }
+    }
+    Ok(())
+}
+
+fn check_shared_limits(r: &super::RateLimitConfig) -> Result<(), ConfigError> {
+    let Some(s) = &r.shared else { return Ok(()) };
+    if !(s.url.starts_with("redis://") || s.url.starts_with("rediss://") || s.url.starts_with("unix://")) {
+        return Err(ConfigError::new(
+            "rate_limit.shared.url",
+            "must be a redis://, rediss:// or unix:// URL",
+        ));
+    }
+    if s.expected_fleet_size == 0 {
+        return Err(ConfigError::new("rate_limit.shared.expected_fleet_size", "must be at least 1"));
+    }
+    if !(1..=5_000).contains(&s.timeout_ms) {
+        return Err(ConfigError::new("rate_limit.shared.timeout_ms", "must be from 1 to 5000 ms"));
     }
     Ok(())
 }

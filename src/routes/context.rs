@@ -54,7 +54,7 @@ impl RouteContext {
             auth,
             storage: Storage::from_config(&cfg.storage)?,
             cors: Cors::new(&cfg.cors.allowed_origins),
-            limiter: RateLimiter::new(cfg.rate_limit.default_per_sec),
+            limiter: RateLimiter::from_config(&cfg.rate_limit, &metrics)?,
             metrics,
             max_json_body: cfg.max_json_body,
             create_only: cfg.create_only,
@@ -80,7 +80,7 @@ impl RouteContext {
         let header = header_bytes(session, http::header::AUTHORIZATION);
         let caller = self.auth.authenticate(header, dialect.auth_style(), dialect.name()).await?;
         info.key_id = Some(caller.key_id.clone());
-        if !self.limiter.admit(&caller.key_id, caller.rate_limit_per_sec) {
+        if !self.limiter.admit(&caller.key_id, caller.rate_limit_per_sec).await {
             return Err(ApiError::RateLimited { retry_after_secs: 1 });
         }
         Ok(caller)

@@ -3,6 +3,7 @@
 //!
 //! - [`gateway`]: [`Gateway`] starts the built binary with a generated config and kills it on drop.
 //! - [`origin`]: [`Origin`] is a tiny HTTP/1.1 origin that echoes what it received.
+//! - [`redis`]: [`redis::Redis`], a real redis-server on a Unix socket.
 //! - [`s3s`]: [`S3sFs`] starts a real `s3s-fs` server with bucket `media`.
 //! - [`ports`]: child processes on fresh ports with a retry when the bind fails, dead ports,
 //!   and waits on conditions.
@@ -31,6 +32,7 @@ pub mod origin;
 pub mod page_server;
 pub mod pool_origin;
 pub mod ports;
+pub mod redis;
 pub mod s3s;
 pub mod seeds;
 pub mod ssrf_cases;

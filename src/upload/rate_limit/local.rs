@@ -1,18 +1,16 @@
-//! Per-API-key request rate limits on the upload routes, on `pingora-limits`.
-//!
-//! One sliding one-second window per key id (a count-min estimator: no lock, no per-key
-//! allocation). Pass-through traffic is never counted.
+//! The per-process limiter, on `pingora-limits`: one sliding one-second window per key id
+//! (a count-min estimator: no lock, no per-key allocation).
 
 use std::time::Duration;
 
 use pingora_limits::rate::Rate;
 
-pub struct RateLimiter {
+pub struct LocalLimiter {
     rate: Rate,
     default_per_sec: u32,
 }
 
-impl RateLimiter {
+impl LocalLimiter {
     /// `default_per_sec` 0 means unlimited unless a key sets its own limit.
     pub fn new(default_per_sec: u32) -> Self {
         Self { rate: Rate::new(Duration::from_secs(1)), default_per_sec }
@@ -35,7 +33,7 @@ mod tests {
 
     #[test]
     fn limits_per_key() {
-        let rl = RateLimiter::new(3);
+        let rl = LocalLimiter::new(3);
         assert_eq!((0..10).filter(|_| rl.admit("a", None)).count(), 3);
         assert_eq!((0..10).filter(|_| rl.admit("b", None)).count(), 3, "keys are independent");
         assert_eq!((0..10).filter(|_| rl.admit("vip", Some(5))).count(), 5);
