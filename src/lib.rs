@@ -13,6 +13,7 @@
 //! `upload` (auth, keys, minting) → `store`, `ssrf`, `sigv4` → `config`, `content_type`,
 //! `decimal`, `s3_error`, `metrics`, `request_id`.
 
+pub mod clock;
 pub mod config;
 mod content_type;
 mod decimal;

@@ -122,10 +122,13 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     server.bootstrap();
     // After bootstrap: a daemon forks there, and a thread started before would stay behind.
     watch_sighup(gateway.uploads().key_reloader())?;
+    let fingerprints: Vec<String> =
+        gateway.uploads().secret_fingerprints().iter().map(|(w, f)| format!("{w} {f}")).collect();
     log::info!(
-        "presign-gateway listening on {}; {}; dialects: {}; origins: {}",
+        "presign-gateway listening on {}; {}; secret fingerprints: {}; dialects: {}; origins: {}",
         cfg.listen,
         gateway.uploads().store_description(),
+        fingerprints.join(", "),
         gateway.uploads().dialect_names().join(", "),
         if cfg.origin.is_empty() { "none".to_string() } else { cfg.origin.join(", ") },
     );

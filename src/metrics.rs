@@ -129,6 +129,20 @@ impl Metrics {
         })
     }
 
+    /// `presign_secret_fingerprint{secret, fingerprint} 1`: the fleet compares these.
+    pub fn record_fingerprints(&self, fingerprints: &[(&'static str, String)]) {
+        let Ok(g) = prometheus::IntGaugeVec::new(
+            Opts::new("presign_secret_fingerprint", "Short hash of each signing secret (never the secret)"),
+            &["secret", "fingerprint"],
+        ) else {
+            return;
+        };
+        for (which, fp) in fingerprints {
+            g.with_label_values(&[*which, fp.as_str()]).set(1);
+        }
+        self.register(Box::new(g));
+    }
+
     /// Add a collector of another part of the gateway (the origin pool's series).
     pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
         if let Err(e) = self.registry.register(c) {

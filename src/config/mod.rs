@@ -22,8 +22,8 @@ pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };
 pub use routes::{
-    ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,
-    SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
+    ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FleetConfig, FromUrlConfig, RateLimitConfig,
+    RoutesConfig, SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
 };
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{

@@ -54,6 +54,20 @@ pub struct RoutesConfig {
     /// Browser upload sessions (`POST /v1/upload-sessions`) and their Companion routes.
     #[serde(default)]
     pub upload_sessions: UploadSessionsConfig,
+    /// What every gateway of the fleet must agree on, checked at start-up.
+    #[serde(default)]
+    pub fleet: FleetConfig,
+}
+
+/// `fleet:`: the fingerprints (`presign-gateway` logs and exports its own) that this
+/// gateway's secrets must have; a gateway that would sign differently refuses to start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// Of `PRESIGN_GATEWAY_SECRET` (or the local store's own secret).
+    pub gateway_secret_fingerprint: Option<String>,
+    /// Of the S3 storage credentials' secret.
+    pub storage_secret_fingerprint: Option<String>,
 }
 
 fn default_max_json_body() -> usize {

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use pingora::proxy::Session;
-use time::OffsetDateTime;
 
 use crate::config::{ConfigError, RoutesConfig};
 use crate::content_type::is_media_type;
@@ -150,7 +149,7 @@ async fn run(
         checksum_sha256: None,
         create_only: false,
     };
-    let key = build_key(&input, &caller, OffsetDateTime::now_utc(), None);
+    let key = build_key(&input, &caller, crate::clock::now(), None);
     let meta = ctx
         .storage
         .commit(spooled, &key, &content_type)

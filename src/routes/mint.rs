@@ -20,7 +20,7 @@ pub(crate) async fn handle(
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
     // One clock read serves the request id and the signature.
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let request_id = info.assign_request_id_at(now);
     let reply = match answer(ctx, session, dialect, request_id, now, info).await {
         Ok(body) => {

@@ -74,7 +74,11 @@ impl UploadRoutes {
     pub fn from_config(cfg: &RoutesConfig) -> Result<Self, ConfigError> {
         // A config an embedder built or deserialized without `validate` is checked here too.
         let cfg = &cfg.clone().validate()?;
+        crate::clock::init()?;
         let ctx = RouteContext::from_config(cfg)?;
+        let fingerprints = ctx.storage.fingerprints();
+        check_fleet(&cfg.fleet, &fingerprints)?;
+        ctx.metrics.record_fingerprints(&fingerprints);
         let d = &cfg.dialects;
         let enabled = [d.apimall, d.octopusx, d.memories, d.ctxfy];
         let dialects = Dialect::ALL.into_iter().zip(enabled).filter_map(|(x, on)| on.then_some(x)).collect();
@@ -106,6 +110,12 @@ impl UploadRoutes {
     /// Which dialects are on, for the start-up log.
     pub fn dialect_names(&self) -> Vec<&'static str> {
         self.table.dialects.iter().map(|d| d.name()).collect()
+    }
+
+    /// (`gateway` | `storage`, fingerprint) of each signing secret: for the start-up log and
+    /// for comparing the gateways of a fleet.
+    pub fn secret_fingerprints(&self) -> Vec<(&'static str, String)> {
+        self.ctx.storage.fingerprints()
     }
 
     /// Which store the routes use, for the start-up log.
@@ -205,6 +215,32 @@ impl UploadRoutes {
             }
         }
     }
+}
+
+/// A gateway whose secrets do not have the fleet's fingerprints would mint URLs the others
+/// refuse: it does not start.
+fn check_fleet(
+    fleet: &crate::config::FleetConfig,
+    have: &[(&'static str, String)],
+) -> Result<(), ConfigError> {
+    let want = [
+        ("gateway", "fleet.gateway_secret_fingerprint", &fleet.gateway_secret_fingerprint),
+        ("storage", "fleet.storage_secret_fingerprint", &fleet.storage_secret_fingerprint),
+    ];
+    for (which, field, expected) in want {
+        let Some(expected) = expected else { continue };
+        match have.iter().find(|(w, _)| *w == which) {
+            Some((_, got)) if got.eq_ignore_ascii_case(expected.trim()) => {}
+            Some((_, got)) => {
+                return Err(ConfigError::new(
+                    field,
+                    format!("this gateway's {which} secret has fingerprint {got}, the fleet's is {expected}"),
+                ))
+            }
+            None => return Err(ConfigError::new(field, format!("no {which} secret here (local store?)"))),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

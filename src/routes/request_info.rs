@@ -18,7 +18,7 @@ pub struct RequestInfo {
 impl RequestInfo {
     /// A fresh `req_<ULID>` for this request, kept here for the access log and returned.
     pub fn assign_request_id(&mut self) -> RequestId {
-        self.assign_request_id_at(time::OffsetDateTime::now_utc())
+        self.assign_request_id_at(crate::clock::now())
     }
 
     /// [`Self::assign_request_id`] for a clock already read.

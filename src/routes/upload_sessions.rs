@@ -42,7 +42,7 @@ pub(crate) async fn handle(
     origin: Option<&str>,
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let rid = info.assign_request_id_at(now);
     let reply = match answer(ctx, tokens, caps, session, now, info).await {
         Ok(body) => Reply::json(201, &body),

@@ -6,6 +6,7 @@
 
 mod base_url;
 mod error;
+mod fingerprint;
 pub mod gateway_secret;
 mod local;
 mod multipart;
@@ -15,6 +16,7 @@ mod spool;
 
 pub use base_url::BaseUrl;
 pub use error::StoreError;
+pub use fingerprint::fingerprint;
 pub use local::{key_is_safe, LocalStore, ObjectMeta, MAX_KEY_SEGMENT_BYTES};
 pub(crate) use multipart::PartSink;
 pub use multipart::{

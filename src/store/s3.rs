@@ -164,7 +164,7 @@ impl S3Store {
                 headers: &[("content-length", &len), ("content-type", content_type)],
                 payload_sha256_hex: &sha,
             },
-            OffsetDateTime::now_utc(),
+            crate::clock::now(),
         );
         let mut url = format!("{}://{}", self.scheme, self.host);
         crate::sigv4::encode_path(&mut url, path.as_bytes());

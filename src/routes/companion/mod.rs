@@ -87,7 +87,7 @@ pub(crate) async fn handle(
     origin: Option<&str>,
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let rid = info.assign_request_id_at(now);
     let reply = match answer(ctx, sessions, session, rest, rid, now, info).await {
         Ok(body) => Reply::json(200, &body),

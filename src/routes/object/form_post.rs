@@ -6,7 +6,6 @@
 //! byte of the file is written.
 
 use pingora::proxy::Session;
-use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::content_type::is_acceptable_content_type;
@@ -147,13 +146,9 @@ async fn receive(
 
 /// The policy holds for these fields, and the key and type are ones this store serves.
 fn check(ctx: &RouteContext, fields: &[FormField]) -> Result<VerifiedPost, S3Error> {
-    let post = verify_post(
-        &ctx.storage.gateway_signer,
-        ctx.storage.bucket_name(),
-        fields,
-        OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| e.to_s3())?;
+    let post =
+        verify_post(&ctx.storage.gateway_signer, ctx.storage.bucket_name(), fields, crate::clock::now())
+            .map_err(|e| e.to_s3())?;
     if !key_is_safe(&post.key) {
         return Err(S3Error::INVALID_KEY);
     }

@@ -16,7 +16,6 @@ mod multipart;
 mod put;
 
 use pingora::proxy::Session;
-use time::OffsetDateTime;
 
 use crate::http_io::reply::X_AMZ_REQUEST_ID;
 use crate::http_io::{send, Reply};
@@ -96,9 +95,7 @@ fn verify_url(ctx: &RouteContext, session: &Session, method: &str) -> Result<(),
         return Err(S3Error::ACCESS_DENIED);
     }
     let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers: &req.headers };
-    verify_presigned(&ctx.storage.gateway_signer, &pre, OffsetDateTime::now_utc())
-        .map(drop)
-        .map_err(|e| e.to_s3())
+    verify_presigned(&ctx.storage.gateway_signer, &pre, crate::clock::now()).map(drop).map_err(|e| e.to_s3())
 }
 
 /// Our fault: logged with the request id, answered as S3's InternalError.

@@ -4,7 +4,6 @@
 
 use http::Method;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use super::rules::{quoted, select_parts, MAX_PART_NUMBER};
 use super::xml::{complete_body, elements, first_text, root_name};
@@ -42,7 +41,7 @@ async fn call(
             headers,
             payload_sha256_hex: &sha,
         },
-        OffsetDateTime::now_utc(),
+        crate::clock::now(),
     );
     let mut url = format!("{}://{}", s3.scheme(), s3.host());
     crate::sigv4::encode_path(&mut url, path.as_bytes());
