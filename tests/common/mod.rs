@@ -2,6 +2,7 @@
 //! synchronisation.
 //!
 //! - [`gateway`]: [`Gateway`] starts the built binary with a generated config and kills it on drop.
+//! - [`garage`]: [`garage::Garage`], a real 3-node Garage cluster on 127.0.0.1-3.
 //! - [`origin`]: [`Origin`] is a tiny HTTP/1.1 origin that echoes what it received.
 //! - [`redis`]: [`redis::Redis`], a real redis-server on a Unix socket.
 //! - [`s3s`]: [`S3sFs`] starts a real `s3s-fs` server with bucket `media`.
@@ -25,6 +26,7 @@ pub mod boto3;
 pub mod browser;
 pub mod fetch_server;
 pub mod form;
+pub mod garage;
 pub mod gateway;
 pub mod http_client;
 pub mod metrics;
