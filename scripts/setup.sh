@@ -27,6 +27,11 @@ fi
 # The shared rate-limit tests start a real redis-server (Debian's); the distro's own service
 # is not used.
 command -v redis-server >/dev/null || { echo "installing redis-server"; apt_install redis-server; }
+# The fleet tier (tests/fleet.rs) runs a real 3-node Garage: about 15 minutes to build, once.
+if ! command -v garage >/dev/null && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  echo "installing garage 2.5.0 (about 15 minutes, once)"
+  cargo install garage@2.5.0 --locked
+fi
 [ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
 command -v node >/dev/null || apt_install nodejs npm
 if [ -f tests/browser/package.json ] && { [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/uppy ]; }; then

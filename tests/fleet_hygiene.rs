@@ -136,3 +136,28 @@ async fn a_url_minted_on_a_gateway_running_ahead_works_on_another() {
     let url = mint(&far_ahead).await;
     assert_eq!(upload_via(&on_time, &url, b"hello").await, 403, "16 minutes ahead is refused");
 }
+
+#[test]
+fn the_fleet_example_configs_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/fleet/keys.yaml");
+    for name in ["gateway.yaml", "store-front.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/fleet").join(name);
+        // Only the key file's absolute path is this machine's.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/etc/presign-gateway/keys.yaml", &keys.display().to_string());
+        let conf = dir.path().join(name);
+        std::fs::write(&conf, text).unwrap();
+        let out = Command::new(common::bin())
+            .arg("-t")
+            .arg("-c")
+            .arg(&conf)
+            .env("AWS_ACCESS_KEY_ID", "GK0000000000000000000000")
+            .env("AWS_SECRET_ACCESS_KEY", "0000000000000000000000000000000000000000000000000000000000000000")
+            .env("PRESIGN_GATEWAY_SECRET", SECRET)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
