@@ -17,6 +17,7 @@ pub mod config;
 mod content_type;
 mod decimal;
 mod dialect;
+mod form_data;
 mod gateway;
 mod http_io;
 mod metrics;

@@ -8,7 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::content_type::is_media_type;
+use crate::content_type::{is_media_type, served_type};
 use crate::http_io::reply::X_AMZ_REQUEST_ID;
 use crate::http_io::{header_bytes, Reply};
 use crate::request_id::RequestId;
@@ -65,12 +65,13 @@ fn object_header(
     rid: RequestId,
 ) -> pingora::Result<ResponseHeader> {
     let mut h = ResponseHeader::build_no_case(status, Some(10))?;
-    h.insert_header(header::CONTENT_TYPE, meta.content_type.as_str())?;
+    let content_type = served_type(&meta.content_type);
+    h.insert_header(header::CONTENT_TYPE, content_type)?;
     h.insert_header(header::CONTENT_LENGTH, count.to_string())?;
     h.insert_header(header::ETAG, meta.etag.as_str())?;
     h.insert_header(header::ACCEPT_RANGES, "bytes")?;
     h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
-    if !is_media_type(&meta.content_type) {
+    if !is_media_type(content_type) {
         // Not a media type: never rendered from our origin.
         h.insert_header(header::CONTENT_DISPOSITION, "attachment")?;
         h.insert_header(header::CONTENT_SECURITY_POLICY, "sandbox")?;
