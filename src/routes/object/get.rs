@@ -30,7 +30,8 @@ pub(super) async fn serve_object(
     key: &str,
     rid: RequestId,
 ) -> Result<Option<Reply>, S3Error> {
-    let meta = store.meta(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
+    // The file and its metadata as one pair: a concurrent overwrite cannot mix them.
+    let (meta, file) = store.open_object(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
     if header_bytes(session, http::header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &meta.etag)) {
         return Ok(Some(Reply::empty(304).header_str(header::ETAG, &meta.etag)));
     }
@@ -44,8 +45,6 @@ pub(super) async fn serve_object(
         }
     };
     let count = if meta.size == 0 { 0 } else { end - start + 1 };
-    let Some(file) = store.object_path(key) else { return Err(S3Error::NO_SUCH_KEY) };
-    let Ok(file) = tokio::fs::File::open(file).await else { return Err(S3Error::NO_SUCH_KEY) };
     let mut h = object_header(status, &meta, count, rid).map_err(|e| internal(rid, key, e))?;
     if status == 206 {
         h.insert_header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", meta.size))
