@@ -219,3 +219,60 @@ mod tests {
         assert_eq!(type_for_key("a/b"), "application/octet-stream");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn token() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}"
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Whatever is accepted is safe to send back as a header and obeys the grammar.
+        #[test]
+        fn accepted_types_are_safe_headers(ct in any::<String>()) {
+            for (accepted, what) in [(is_acceptable_content_type(&ct), "acceptable"), (is_media_type(&ct), "media")] {
+                if accepted {
+                    prop_assert!(http::HeaderValue::from_str(&ct).is_ok(), "{what} {ct:?}");
+                    prop_assert!(ct.bytes().all(|b| b.is_ascii_graphic() || b == b' '), "{what} {ct:?}");
+                    prop_assert!(!ct.contains(['<', '>', '"', ',', '\\']), "{what} {ct:?}");
+                    prop_assert!(is_well_formed(&ct) && !is_active(&ct));
+                }
+            }
+            if is_media_type(&ct) {
+                prop_assert!(is_acceptable_content_type(&ct));
+            }
+            let stored = type_to_store(Some(&ct));
+            prop_assert!(stored.is_none_or(is_acceptable_content_type), "{ct:?} -> {stored:?}");
+            prop_assert!(is_acceptable_content_type(served_type(&ct)));
+        }
+
+        /// Well-formed types built from the grammar are accepted unless active.
+        #[test]
+        fn grammar_types_are_accepted(
+            ty in token(),
+            sub in token(),
+            params in prop::collection::vec((token(), token(), " {0,2}"), 0..3),
+        ) {
+            let mut ct = format!("{ty}/{sub}");
+            for (n, v, sp) in &params {
+                ct.push_str(&format!(";{sp}{n}={v}"));
+            }
+            prop_assume!(ct.len() <= MAX_CONTENT_TYPE_BYTES);
+            prop_assert!(is_well_formed(&ct), "{ct:?}");
+            prop_assert_eq!(is_acceptable_content_type(&ct), !is_active(&ct));
+            // One byte the grammar forbids, anywhere, breaks it.
+            for bad in ['\r', '\n', '\0', '<', '"', ','] {
+                for at in [0, ct.len() / 2, ct.len()] {
+                    let mut broken = ct.clone();
+                    broken.insert(at, bad);
+                    prop_assert!(!is_acceptable_content_type(&broken), "{broken:?}");
+                }
+            }
+        }
+    }
+}

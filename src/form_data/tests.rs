@@ -116,3 +116,104 @@ fn kept_bytes_stay_below_one_delimiter() {
     }
     assert!(out >= 9_999 * 6);
 }
+
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 2046 boundary characters, no space at the end.
+    fn boundary() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9'()+_,./:=?-]{1,20}( [A-Za-z0-9-]{1,5})?"
+    }
+
+    /// Part bodies rich in CR, LF, dashes and boundary prefixes: the near-misses.
+    fn data() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'-'), any::<u8>()], 0..200)
+    }
+
+    fn form(b: &str, parts: &[(String, Vec<u8>)], preamble: &[u8]) -> Vec<u8> {
+        let mut v = preamble.to_vec();
+        if !preamble.is_empty() {
+            v.extend_from_slice(b"\r\n");
+        }
+        for (name, data) in parts {
+            v.extend_from_slice(
+                format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+            v.extend_from_slice(data);
+            v.extend_from_slice(b"\r\n");
+        }
+        v.extend_from_slice(format!("--{b}--").as_bytes());
+        v
+    }
+
+    /// Feed `input` split at `cuts`; the events' parts, or the error.
+    fn run(b: &str, input: &[u8], cuts: &[usize]) -> Result<Vec<(String, Vec<u8>)>, FormError> {
+        let mut p = Parser::new(b, LIMITS)?;
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.push(input.len());
+        points.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for q in points {
+            pieces.push(&input[at..q]);
+            at = q;
+        }
+        let mut pieces = pieces.into_iter();
+        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+        loop {
+            match p.next()? {
+                Some(Event::Part(h)) => out.push((h.name, Vec::new())),
+                Some(Event::Data(d)) => {
+                    assert!(!d.is_empty(), "empty data event");
+                    out.last_mut().expect("data inside a part").1.extend_from_slice(&d);
+                }
+                Some(Event::End) => return Ok(out),
+                None => match pieces.next() {
+                    Some(c) => {
+                        p.push(c);
+                        // Memory: never more than what a header block may hold, plus a piece.
+                        assert!(p.buf.len() <= LIMITS.part_headers + c.len() + p.delim.len());
+                    }
+                    None => p.finish(),
+                },
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Any form, split anywhere, parses to exactly its parts.
+        #[test]
+        fn forms_round_trip(
+            b in boundary(),
+            parts in prop::collection::vec(("[a-z]{1,8}", data()), 0..6),
+            preamble in prop::collection::vec(any::<u8>(), 0..64),
+            cuts in prop::collection::vec(any::<usize>(), 0..40),
+        ) {
+            let delim = format!("\r\n--{b}");
+            let hits = |d: &[u8]| [b"\r\n".as_slice(), d, b"\r\n"].concat().windows(delim.len()).any(|w| w == delim.as_bytes());
+            prop_assume!(parts.iter().all(|(_, d)| !hits(d)));
+            prop_assume!(!hits(&preamble) && !preamble.windows(2 + b.len()).any(|w| w == format!("--{b}").as_bytes()));
+            let input = form(&b, &parts, &preamble);
+            let got = run(&b, &input, &cuts).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(got, parts);
+        }
+
+        /// Arbitrary bytes never panic, and never grow the parser past its bounds.
+        #[test]
+        fn arbitrary_bytes_are_refused_or_parsed(
+            b in boundary(),
+            input in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'-'), any::<u8>()], 0..600),
+            cuts in prop::collection::vec(any::<usize>(), 0..20),
+        ) {
+            let mut input = input;
+            // Start like a form half the time, so the parser gets past the preamble.
+            if input.first().is_some_and(|x| x % 2 == 0) {
+                input.splice(0..0, format!("--{b}\r\nContent-Disposition: form-data; name=f\r\n\r\n").into_bytes());
+            }
+            let _ = run(&b, &input, &cuts);
+        }
+    }
+}
