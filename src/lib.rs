@@ -18,6 +18,9 @@ pub mod config;
 mod content_type;
 mod decimal;
 mod dialect;
+mod form_data;
+#[cfg(test)]
+mod fuzz;
 mod gateway;
 mod http_io;
 mod metrics;

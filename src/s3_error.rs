@@ -40,6 +40,9 @@ impl S3Error {
     pub const NO_FILE_FIELD: Self =
         Self::fixed(400, "InvalidArgument", "POST requires a form field named file");
     pub const EMPTY_FILE_FIELD: Self = Self::fixed(400, "InvalidArgument", "The file field is empty");
+    /// A declared Content-Type outside the store's policy (`content_type.rs`).
+    pub const INVALID_CONTENT_TYPE: Self =
+        Self::fixed(400, "InvalidArgument", "The Content-Type is not a type this store accepts");
     pub const NO_SUCH_KEY: Self = Self::fixed(404, "NoSuchKey", "The specified key does not exist.");
     pub const INVALID_RANGE: Self =
         Self::fixed(416, "InvalidRange", "The requested range is not satisfiable");

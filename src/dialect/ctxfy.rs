@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::config::MAX_FILE_SIZE;
-use crate::content_type::is_acceptable_content_type;
+use crate::content_type::{is_acceptable_content_type, is_lone_token};
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::json_out::Obj;
 use crate::upload::error::ApiError;
@@ -20,9 +20,10 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
     let content_type = f.req_str("contentType")?;
     let size = f.req_i64("size")?;
     let (stem, ext) = check_filename("filename", filename)?;
-    // Ctxfy is a general file API (its example type is "example_string"), so any printable
-    // type is taken, except those a browser would execute from our origin.
-    if !is_acceptable_content_type(content_type) {
+    // Ctxfy is a general file API, so any well-formed type is taken except those a browser
+    // would execute from our origin; and its page's own example type, "example_string", a
+    // lone token (signed as sent, stored as application/octet-stream).
+    if !(is_acceptable_content_type(content_type) || is_lone_token(content_type)) {
         return Err(invalid("contentType", "is not an allowed content type"));
     }
     if !(1..=MAX_FILE_SIZE as i64).contains(&size) {

@@ -10,6 +10,8 @@ pub mod fields;
 pub mod json_out;
 pub mod memories;
 pub mod octopusx;
+#[cfg(test)]
+mod proptests;
 
 use serde_json::Value;
 

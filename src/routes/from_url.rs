@@ -185,6 +185,8 @@ async fn spool_body(
 /// The caller's override, else the source's header (unless generic), else magic bytes; it
 /// must be a media type.
 fn decide_type(over: Option<String>, header: Option<&str>, head: &[u8]) -> Result<String, ApiError> {
+    // Only the source's essence is kept (its parameters are the source's business); the
+    // caller's override is kept whole, so it passes the grammar whole.
     let header = header
         .map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .filter(|c| !c.is_empty() && c != "application/octet-stream" && c != "binary/octet-stream");

@@ -25,8 +25,10 @@ pub struct ObjectMeta {
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
-    /// Striped per-key locks for the commit renames (never held while streaming).
-    commit_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Striped per-key locks: a commit's two renames under the write side, a read's look at
+    /// metadata and file under the read side (never held while streaming), so a reader
+    /// pairs one object's bytes with that object's metadata.
+    commit_locks: Vec<tokio::sync::RwLock<()>>,
     /// The multipart uploads in progress under `multipart/`.
     uploads: LocalUploads,
 }
@@ -76,7 +78,7 @@ impl LocalStore {
         }
         Ok(Self {
             root: root.to_path_buf(),
-            commit_locks: (0..COMMIT_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            commit_locks: (0..COMMIT_STRIPES).map(|_| tokio::sync::RwLock::new(())).collect(),
             uploads: LocalUploads::open(root)?,
         })
     }
@@ -168,7 +170,7 @@ impl LocalStore {
         let meta_file = m.finish().await?;
         // Both renames under the key's lock, object first: concurrent PUTs of one URL cannot
         // pair one's bytes with the other's ETag, and a failed object rename leaves no metadata.
-        let _guard = self.commit_locks[stripe(key)].lock().await;
+        let _guard = self.commit_locks[stripe(key)].write().await;
         if create_only && tokio::fs::try_exists(&obj).await? {
             return Ok(None);
         }
@@ -181,6 +183,24 @@ impl LocalStore {
     pub async fn meta(&self, key: &str) -> Option<ObjectMeta> {
         let obj = self.object_path(key)?;
         let fs_meta = tokio::fs::metadata(&obj).await.ok()?;
+        self.meta_for(key, &fs_meta).await
+    }
+
+    /// The object `key` opened for reading, with the metadata of those very bytes: both are
+    /// taken under the key's lock, so a concurrent overwrite is wholly before or after,
+    /// and the open file keeps its bytes even after a later rename replaces it.
+    pub async fn open_object(&self, key: &str) -> Option<(ObjectMeta, tokio::fs::File)> {
+        let obj = self.object_path(key)?;
+        let _guard = self.commit_locks[stripe(key)].read().await;
+        let file = tokio::fs::File::open(&obj).await.ok()?;
+        let fs_meta = file.metadata().await.ok()?;
+        let meta = self.meta_for(key, &fs_meta).await?;
+        Some((meta, file))
+    }
+
+    /// The stored metadata of `key` if it describes a file of this size, else what the
+    /// file itself says.
+    async fn meta_for(&self, key: &str, fs_meta: &std::fs::Metadata) -> Option<ObjectMeta> {
         if !fs_meta.is_file() {
             return None;
         }

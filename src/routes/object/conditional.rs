@@ -82,3 +82,40 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz::config())]
+
+        /// Any header, any length: no panic, and a partial range lies inside the object.
+        #[test]
+        fn ranges_stay_inside(h in "(bytes=)?[ 0-9,-]{0,24}|\\PC{0,24}", len in prop_oneof![Just(0u64), 1u64..100, any::<u64>()]) {
+            match parse_range(Some(&h), len) {
+                RangeSpec::Partial(s, e) => prop_assert!(s <= e && e < len, "{h:?} {len}: {s}-{e}"),
+                RangeSpec::Full | RangeSpec::Unsatisfiable => {}
+            }
+        }
+
+        /// A well-formed single range means what RFC 9110 says.
+        #[test]
+        fn well_formed_ranges(len in 1u64..10_000, a in 0u64..12_000, n in 0u64..12_000, suffix in any::<bool>()) {
+            if suffix {
+                let want = if n == 0 { RangeSpec::Unsatisfiable } else { RangeSpec::Partial(len.saturating_sub(n), len - 1) };
+                prop_assert_eq!(parse_range(Some(&format!("bytes=-{n}")), len), want);
+            } else {
+                let b = a + n;
+                let want = if a >= len { RangeSpec::Unsatisfiable } else { RangeSpec::Partial(a, b.min(len - 1)) };
+                prop_assert_eq!(parse_range(Some(&format!("bytes={a}-{b}")), len), want);
+            }
+        }
+
+        #[test]
+        fn if_none_match_never_panics(h in prop::collection::vec(any::<u8>(), 0..64)) {
+            let _ = etag_matches(&h, "\"abc\"");
+        }
+    }
+}

@@ -8,16 +8,17 @@
 use pingora::proxy::Session;
 use tokio::sync::mpsc;
 
-use crate::content_type::is_acceptable_content_type;
-use crate::http_io::{header_bytes, Reply};
+use crate::content_type::{type_to_store, FALLBACK_TYPE};
+use crate::form_data::Event;
+use crate::http_io::Reply;
 use crate::request_id::RequestId;
 use crate::s3_error::{push_escaped, S3Error};
 use crate::sigv4::{verify_post, FormField, VerifiedPost};
-use crate::store::{key_is_safe, LocalStore, Spool, SpoolError};
+use crate::store::{key_is_safe, LocalStore, Spool, SpoolError, Spooled};
 
 use super::super::context::RouteContext;
+use super::form_stream::{boundary, pump_body, refuse_declared_over, Chunk, FormStream};
 use super::internal;
-use super::multipart::{pump_body, Chunk};
 
 /// Most fields before the file, and their total size: far above any policy's needs.
 const MAX_FIELDS: usize = 64;
@@ -33,11 +34,6 @@ const POST_TOO_SMALL: S3Error = S3Error {
     code: "EntityTooSmall",
     message: std::borrow::Cow::Borrowed("Your proposed upload is smaller than the minimum allowed size"),
 };
-const BAD_CONTENT_TYPE: S3Error = S3Error {
-    status: 400,
-    code: "InvalidArgument",
-    message: std::borrow::Cow::Borrowed("The Content-Type field is not a type this store accepts"),
-};
 
 pub(super) async fn post_form(
     ctx: &RouteContext,
@@ -45,17 +41,16 @@ pub(super) async fn post_form(
     session: &mut Session,
     rid: RequestId,
 ) -> Result<Reply, S3Error> {
-    let boundary = header_bytes(session, http::header::CONTENT_TYPE)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or(S3Error::NOT_MULTIPART)?;
     let cap = ctx.storage.max_upload_bytes;
-    crate::http_io::continue_if_expected(session).await;
+    refuse_declared_over(session, cap + MAX_FIELD_BYTES as u64)?;
     let (tx, rx) = mpsc::channel::<Chunk>(4);
-    let form = receive(ctx, store, rx, boundary, rid);
+    let form = FormStream::new(rx, &boundary(session)?)?;
+    crate::http_io::continue_if_expected(session).await;
+    let form = receive(ctx, store, form, rid);
     let ((), received) = tokio::join!(pump_body(session, tx, cap + MAX_FIELD_BYTES as u64), form);
     let (post, done) = received?;
-    let content_type = post.content_type.as_deref().unwrap_or("application/octet-stream");
+    // `check` refused a type with no stored form, so the fallback is never taken.
+    let content_type = type_to_store(post.content_type.as_deref()).unwrap_or(FALLBACK_TYPE);
     let meta = store.commit(done, &post.key, content_type).await.map_err(|e| internal(rid, &post.key, e))?;
     ctx.metrics.stored_bytes.with_label_values(&["form_post"]).inc_by(meta.size);
     Ok(success(ctx, session, &post, &meta.etag))
@@ -85,59 +80,84 @@ fn success(ctx: &RouteContext, session: &Session, post: &VerifiedPost, etag: &st
     reply.header_str(http::header::ETAG, etag).header_str(http::header::LOCATION, &location)
 }
 
-fn malformed(e: multer::Error) -> S3Error {
-    S3Error::malformed_post(&e.to_string())
+/// The file being spooled, under the policy it was checked against.
+struct Filling {
+    post: VerifiedPost,
+    spool: Spool,
+    min: u64,
+    /// The answer past the spool's limit: the policy's own range is S3's 400; the store's
+    /// cap is the 413 every upload path gives.
+    over: S3Error,
 }
 
 /// Read the fields, verify the policy, then spool the file within its size range.
 async fn receive(
     ctx: &RouteContext,
     store: &LocalStore,
-    rx: mpsc::Receiver<Chunk>,
-    boundary: String,
+    mut form: FormStream,
     rid: RequestId,
-) -> Result<(VerifiedPost, crate::store::Spooled), S3Error> {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    let mut form = multer::Multipart::new(stream, boundary);
+) -> Result<(VerifiedPost, Spooled), S3Error> {
     let mut fields: Vec<FormField> = Vec::new();
     let mut field_bytes = 0usize;
-    while let Some(mut field) = form.next_field().await.map_err(malformed)? {
-        let name = field.name().unwrap_or("").to_owned();
-        if name.eq_ignore_ascii_case("file") {
-            let post = check(ctx, &fields)?;
-            let (min, max) = post.content_length_range.unwrap_or((0, u64::MAX));
-            let limit = max.min(ctx.storage.max_upload_bytes);
-            let mut spool =
-                Spool::create(&store.tmp_dir(), limit).await.map_err(|e| internal(rid, &post.key, e))?;
-            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                spool.write(&chunk).await.map_err(|e| match e {
-                    SpoolError::TooLarge => POST_TOO_LARGE,
-                    SpoolError::Io(e) => internal(rid, &post.key, e),
-                })?;
+    // The field being read, the file being spooled, and the file once it has ended.
+    let mut field: Option<(String, Vec<u8>)> = None;
+    let mut file: Option<Filling> = None;
+    let mut done: Option<(VerifiedPost, Spooled)> = None;
+    while let Some(ev) = form.next().await.map_err(|e| e.to_s3())? {
+        let head = match ev {
+            Event::Data(chunk) => {
+                if let Some(f) = &mut file {
+                    f.spool.write(&chunk).await.map_err(|e| match e {
+                        SpoolError::TooLarge => f.over.clone(),
+                        SpoolError::Io(e) => internal(rid, &f.post.key, e),
+                    })?;
+                } else if let Some((_, value)) = &mut field {
+                    field_bytes += chunk.len();
+                    if field_bytes > MAX_FIELD_BYTES {
+                        return Err(S3Error::malformed_post("the form fields exceed 64 KiB"));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                continue;
             }
-            if spool.len() < min {
+            Event::Part(head) => Some(head),
+            Event::End => None,
+        };
+        if let Some((name, value)) = field.take() {
+            if fields.len() >= MAX_FIELDS {
+                return Err(S3Error::malformed_post("too many form fields"));
+            }
+            let value =
+                String::from_utf8(value).map_err(|_| S3Error::malformed_post("a form field is not UTF-8"))?;
+            fields.push((name, value));
+        }
+        if let Some(f) = file.take() {
+            if f.spool.len() < f.min {
                 return Err(POST_TOO_SMALL);
             }
-            let done = spool.finish().await.map_err(|e| internal(rid, &post.key, format!("fsync: {e}")))?;
-            drop(field);
-            // Whatever follows the file is ignored, as S3 does; the pump still reads it.
-            while form.next_field().await.map_err(malformed)?.is_some() {}
-            return Ok((post, done));
+            let spooled =
+                f.spool.finish().await.map_err(|e| internal(rid, &f.post.key, format!("fsync: {e}")))?;
+            done = Some((f.post, spooled));
         }
-        let mut value = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-            field_bytes += chunk.len();
-            if field_bytes > MAX_FIELD_BYTES {
-                return Err(S3Error::malformed_post("the form fields exceed 64 KiB"));
+        // Whatever follows the file is ignored, as S3 does, but still read.
+        match head {
+            Some(head) if done.is_some() => drop(head),
+            Some(head) if head.name.eq_ignore_ascii_case("file") => {
+                let post = check(ctx, &fields)?;
+                let (min, max) = post.content_length_range.unwrap_or((0, u64::MAX));
+                let cap = ctx.storage.max_upload_bytes;
+                let over = if max <= cap { POST_TOO_LARGE } else { S3Error::ENTITY_TOO_LARGE };
+                let spool = Spool::create(&store.tmp_dir(), max.min(cap))
+                    .await
+                    .map_err(|e| internal(rid, &post.key, e))?;
+                file = Some(Filling { post, spool, min, over });
             }
-            value.extend_from_slice(&chunk);
+            Some(head) => field = Some((head.name, Vec::new())),
+            None => {}
         }
-        if fields.len() >= MAX_FIELDS {
-            return Err(S3Error::malformed_post("too many form fields"));
-        }
-        let value =
-            String::from_utf8(value).map_err(|_| S3Error::malformed_post("a form field is not UTF-8"))?;
-        fields.push((name, value));
+    }
+    if let Some(done) = done {
+        return Ok(done);
     }
     // No file field: S3 names the first thing it misses.
     check(ctx, &fields)?;
@@ -152,8 +172,8 @@ fn check(ctx: &RouteContext, fields: &[FormField]) -> Result<VerifiedPost, S3Err
     if !key_is_safe(&post.key) {
         return Err(S3Error::INVALID_KEY);
     }
-    if post.content_type.as_deref().is_some_and(|ct| !is_acceptable_content_type(ct)) {
-        return Err(BAD_CONTENT_TYPE);
+    if type_to_store(post.content_type.as_deref()).is_none() {
+        return Err(S3Error::INVALID_CONTENT_TYPE);
     }
     Ok(post)
 }

@@ -8,7 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::content_type::is_media_type;
+use crate::content_type::{is_media_type, served_type};
 use crate::http_io::reply::X_AMZ_REQUEST_ID;
 use crate::http_io::{header_bytes, Reply};
 use crate::request_id::RequestId;
@@ -30,7 +30,8 @@ pub(super) async fn serve_object(
     key: &str,
     rid: RequestId,
 ) -> Result<Option<Reply>, S3Error> {
-    let meta = store.meta(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
+    // The file and its metadata as one pair: a concurrent overwrite cannot mix them.
+    let (meta, file) = store.open_object(key).await.ok_or(S3Error::NO_SUCH_KEY)?;
     if header_bytes(session, http::header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &meta.etag)) {
         return Ok(Some(Reply::empty(304).header_str(header::ETAG, &meta.etag)));
     }
@@ -44,8 +45,6 @@ pub(super) async fn serve_object(
         }
     };
     let count = if meta.size == 0 { 0 } else { end - start + 1 };
-    let Some(file) = store.object_path(key) else { return Err(S3Error::NO_SUCH_KEY) };
-    let Ok(file) = tokio::fs::File::open(file).await else { return Err(S3Error::NO_SUCH_KEY) };
     let mut h = object_header(status, &meta, count, rid).map_err(|e| internal(rid, key, e))?;
     if status == 206 {
         h.insert_header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", meta.size))
@@ -65,12 +64,13 @@ fn object_header(
     rid: RequestId,
 ) -> pingora::Result<ResponseHeader> {
     let mut h = ResponseHeader::build_no_case(status, Some(10))?;
-    h.insert_header(header::CONTENT_TYPE, meta.content_type.as_str())?;
+    let content_type = served_type(&meta.content_type);
+    h.insert_header(header::CONTENT_TYPE, content_type)?;
     h.insert_header(header::CONTENT_LENGTH, count.to_string())?;
     h.insert_header(header::ETAG, meta.etag.as_str())?;
     h.insert_header(header::ACCEPT_RANGES, "bytes")?;
     h.insert_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
-    if !is_media_type(&meta.content_type) {
+    if !is_media_type(content_type) {
         // Not a media type: never rendered from our origin.
         h.insert_header(header::CONTENT_DISPOSITION, "attachment")?;
         h.insert_header(header::CONTENT_SECURITY_POLICY, "sandbox")?;

@@ -11,6 +11,7 @@
 
 mod conditional;
 mod form_post;
+mod form_stream;
 mod get;
 mod multipart;
 mod put;

@@ -1,27 +1,24 @@
 //! `POST {path}/{key}`: memories' multipart/form-data upload. The `file` part is spooled
 //! (bounded memory, capped at the store's limit) and then committed to the local store or
-//! relayed to S3; any other part is read and dropped.
-//!
-//! Two tasks run joined: a pump that reads the request body from Pingora into a channel, and
-//! the multipart parser that consumes it, so the parser never holds the session.
+//! relayed to S3; any other part is read and dropped. The form itself is bounded
+//! ([`crate::form_data::LIMITS`]); a body past the cap is 413 like every upload.
 
-use bytes::Bytes;
-use pingora::proxy::Session;
 use tokio::sync::mpsc;
 
 use crate::content_type::type_for_key;
-use crate::http_io::{header_bytes, Reply};
+use crate::form_data::Event;
+use crate::http_io::Reply;
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::store::{Spool, SpoolError};
+use pingora::proxy::Session;
 
 use super::super::context::RouteContext;
+use super::form_stream::{boundary, pump_body, refuse_declared_over, Chunk, FormStream, StreamError};
 use super::{internal, verify_url};
 
 /// Multipart overhead allowed beyond the file itself (boundaries, part headers, small fields).
 const FORM_OVERHEAD: u64 = 64 * 1024;
-
-pub(super) type Chunk = Result<Bytes, std::io::Error>;
 
 pub(super) async fn post_object(
     ctx: &RouteContext,
@@ -30,16 +27,14 @@ pub(super) async fn post_object(
     rid: RequestId,
 ) -> Result<Reply, S3Error> {
     verify_url(ctx, session, "POST")?;
-    let boundary = header_bytes(session, http::header::CONTENT_TYPE)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|ct| multer::parse_boundary(ct).ok())
-        .ok_or(S3Error::NOT_MULTIPART)?;
     let limit = ctx.storage.max_upload_bytes;
+    refuse_declared_over(session, limit + FORM_OVERHEAD)?;
+    let (tx, rx) = mpsc::channel::<Chunk>(4);
+    let form = FormStream::new(rx, &boundary(session)?)?;
     let spool = ctx.storage.spool(limit).await.map_err(|e| internal(rid, key, e))?;
     crate::http_io::continue_if_expected(session).await;
-    let (tx, rx) = mpsc::channel::<Chunk>(4);
     let ((), parsed) =
-        tokio::join!(pump_body(session, tx, limit + FORM_OVERHEAD), spool_file_field(rx, boundary, spool));
+        tokio::join!(pump_body(session, tx, limit + FORM_OVERHEAD), spool_file_field(form, spool));
     let spool = parsed.map_err(|e| e.into_s3(rid, key))?;
     if spool.is_empty() {
         return Err(S3Error::EMPTY_FILE_FIELD);
@@ -50,34 +45,11 @@ pub(super) async fn post_object(
     Ok(Reply::empty(204))
 }
 
-/// Read the request body into `tx`, failing the stream past `cap` bytes.
-pub(super) async fn pump_body(session: &mut Session, tx: mpsc::Sender<Chunk>, cap: u64) {
-    let mut total = 0u64;
-    loop {
-        let item = match session.read_request_body().await {
-            Ok(Some(b)) => {
-                total += b.len() as u64;
-                if total > cap {
-                    Err(std::io::Error::other("body too large"))
-                } else {
-                    Ok(b)
-                }
-            }
-            Ok(None) => return,
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        };
-        let stop = item.is_err();
-        if tx.send(item).await.is_err() || stop {
-            return;
-        }
-    }
-}
-
 /// Why the form could not be taken.
 enum FormError {
     NoFile,
     TooLarge,
-    Malformed(String),
+    Stream(StreamError),
     Io(std::io::Error),
 }
 
@@ -86,42 +58,39 @@ impl FormError {
         match self {
             FormError::NoFile => S3Error::NO_FILE_FIELD,
             FormError::TooLarge => S3Error::ENTITY_TOO_LARGE,
-            FormError::Malformed(m) => S3Error::malformed_post(&m),
+            FormError::Stream(e) => e.to_s3(),
             FormError::Io(e) => internal(rid, key, e),
         }
     }
 }
 
-fn malformed(e: multer::Error) -> FormError {
-    FormError::Malformed(e.to_string())
-}
-
-/// Parse the form from `rx`; the first `file` part goes into `spool`.
-async fn spool_file_field(
-    rx: mpsc::Receiver<Chunk>,
-    boundary: String,
-    spool: Spool,
-) -> Result<Spool, FormError> {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    let mut form = multer::Multipart::new(stream, boundary);
+/// Parse the form; the first `file` part goes into `spool`.
+async fn spool_file_field(mut form: FormStream, spool: Spool) -> Result<Spool, FormError> {
     let mut spool = Some(spool);
-    let mut stored = None;
-    while let Some(mut field) = form.next_field().await.map_err(malformed)? {
-        match (field.name() == Some("file"), spool.take()) {
-            (true, Some(mut s)) => {
-                while let Some(chunk) = field.chunk().await.map_err(malformed)? {
-                    s.write(&chunk).await.map_err(|e| match e {
-                        SpoolError::TooLarge => FormError::TooLarge,
-                        SpoolError::Io(e) => FormError::Io(e),
-                    })?;
+    let mut filling = false;
+    while let Some(ev) = form.next().await.map_err(FormError::Stream)? {
+        match ev {
+            Event::Part(head) => {
+                if filling {
+                    break;
                 }
-                stored = Some(s);
+                filling = head.name == "file";
             }
-            (_, s) => {
-                spool = s;
-                while field.chunk().await.map_err(malformed)?.is_some() {}
+            Event::Data(chunk) if filling => {
+                let Some(s) = spool.as_mut() else { break };
+                s.write(&chunk).await.map_err(|e| match e {
+                    SpoolError::TooLarge => FormError::TooLarge,
+                    SpoolError::Io(e) => FormError::Io(e),
+                })?;
             }
+            Event::Data(_) => {}
+            Event::End => break,
         }
     }
-    stored.ok_or(FormError::NoFile)
+    if !filling {
+        return Err(FormError::NoFile);
+    }
+    // Whatever follows the file is read and dropped, so the connection stays usable.
+    while form.next().await.map_err(FormError::Stream)?.is_some() {}
+    spool.ok_or(FormError::NoFile)
 }

@@ -6,7 +6,7 @@
 
 use pingora::proxy::Session;
 
-use crate::content_type::is_acceptable_content_type;
+use crate::content_type::type_to_store;
 use crate::http_io::{declared_length, header_bytes, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
@@ -33,11 +33,10 @@ pub(super) async fn put_object(
     if len > ctx.storage.max_upload_bytes {
         return Err(S3Error::ENTITY_TOO_LARGE);
     }
-    let content_type = header_bytes(session, http::header::CONTENT_TYPE)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|v| is_acceptable_content_type(v))
-        .unwrap_or("application/octet-stream")
-        .to_string();
+    let declared = header_bytes(session, http::header::CONTENT_TYPE)
+        .map(|v| std::str::from_utf8(v).map_err(|_| S3Error::INVALID_CONTENT_TYPE))
+        .transpose()?;
+    let content_type = type_to_store(declared).ok_or(S3Error::INVALID_CONTENT_TYPE)?.to_string();
     let create_only = create_only(session)?;
     let checksum = checksum_sha256(session)?;
     // Refused before the body when the object is already there; checked again at commit.
