@@ -8,6 +8,7 @@
 //! from the environment.
 
 mod error;
+mod events;
 mod file;
 mod routes;
 mod server;
@@ -15,6 +16,7 @@ mod storage;
 mod validate;
 
 pub use error::ConfigError;
+pub use events::{EventsConfig, MIN_EVENTS_SECRET_LEN};
 pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FromUrlConfig, RateLimitConfig, RoutesConfig,
     UploadSessionsConfig, MAX_OBJECT_SIZE,

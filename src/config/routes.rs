@@ -5,6 +5,7 @@
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use super::events::EventsConfig;
 use super::storage::StorageConfig;
 use super::ConfigError;
 
@@ -47,6 +48,9 @@ pub struct RoutesConfig {
     /// Browser upload sessions (`POST /v1/upload-sessions`) and their Companion routes.
     #[serde(default)]
     pub upload_sessions: UploadSessionsConfig,
+    /// `upload.completed` events to the application; off when absent.
+    #[serde(default)]
+    pub events: Option<EventsConfig>,
 }
 
 fn default_max_json_body() -> usize {

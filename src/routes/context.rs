@@ -11,6 +11,7 @@ use pingora::proxy::Session;
 
 use crate::config::{ConfigError, RoutesConfig};
 use crate::dialect::Dialect;
+use crate::events::Events;
 use crate::http_io::{header_bytes, read_body_capped, request_host, BodyError, Cors, Reply};
 use crate::metrics::Metrics;
 use crate::store::{BaseUrl, Storage};
@@ -27,6 +28,8 @@ pub(crate) struct RouteContext {
     pub cors: Cors,
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
+    /// `upload.completed` events, when `events:` is configured (see `emit.rs`).
+    pub events: Option<Arc<Events>>,
     /// Cap on JSON request bodies, in bytes.
     pub max_json_body: usize,
     /// Which dialects' PUT URLs sign `If-None-Match: *`.
@@ -47,12 +50,15 @@ impl RouteContext {
         };
         let per_key =
             cfg.api_keys.iter().filter_map(|k| k.rate_limit_per_sec.map(|r| (k.id.clone(), r))).collect();
+        let metrics = Metrics::new();
+        let events = cfg.events.as_ref().map(|e| Events::from_config(e, metrics.clone())).transpose()?;
         Ok(Self {
             keys: ApiKeys::from_config(&cfg.api_keys),
             storage: Storage::from_config(&cfg.storage)?,
             cors: Cors::new(&cfg.cors.allowed_origins),
             limiter: RateLimiter::new(cfg.rate_limit.default_per_sec, per_key),
-            metrics: Metrics::new(),
+            metrics,
+            events,
             max_json_body: cfg.max_json_body,
             create_only: cfg.create_only,
             gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
