@@ -39,6 +39,7 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         method: UploadMethod::Put,
         checksum_sha256: f.opt_checksum_sha256("checksumSha256")?,
         create_only: false,
+        dialect: None,
     })
 }
 

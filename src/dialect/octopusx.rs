@@ -44,6 +44,7 @@ pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
         method: UploadMethod::Put,
         checksum_sha256: f.opt_checksum_sha256("checksum_sha256")?,
         create_only: false,
+        dialect: None,
     })
 }
 

@@ -11,6 +11,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// The `dialect` of uploads made through a browser upload session (Companion routes).
+pub const UPLOAD_SESSION: &str = "upload_session";
+
 /// The one event type the gateway sends.
 pub const UPLOAD_COMPLETED: &str = "upload.completed";
 

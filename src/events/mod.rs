@@ -16,7 +16,7 @@ pub mod outbox;
 pub mod signature;
 
 pub use delivery::EventDelivery;
-pub use event::{Committed, Source, UploadData, UploadEvent};
+pub use event::{Committed, Source, UploadData, UploadEvent, UPLOAD_SESSION};
 
 use std::sync::Arc;
 
