@@ -27,6 +27,9 @@ const MAX_IDLE: Duration = Duration::from_secs(30);
 /// Retry of a failed outbox read (e.g. while an upgrade's old process still holds it).
 const OUTBOX_RETRY: Duration = Duration::from_millis(500);
 
+/// One finished attempt: the event id, its failures before this attempt, and the result.
+type Attempt = (String, u32, Result<(), String>);
+
 /// The delivery worker, run as a Pingora background service.
 pub struct EventDelivery(pub(crate) Arc<Events>);
 
@@ -46,7 +49,7 @@ impl BackgroundService for EventDelivery {
         let ev = &self.0;
         ev.refresh_gauges();
         let mut in_flight: HashSet<String> = HashSet::new();
-        let mut tasks: JoinSet<(String, u32, Result<(), String>)> = JoinSet::new();
+        let mut tasks: JoinSet<Attempt> = JoinSet::new();
         loop {
             let now = now_ms();
             let free = ev.cfg.concurrency.saturating_sub(in_flight.len());
@@ -95,7 +98,7 @@ impl BackgroundService for EventDelivery {
 /// The outcome of each finished attempt; a panicked attempt leaves its event pending.
 fn outcomes(
     ev: &Events,
-    finished: Vec<Result<(String, u32, Result<(), String>), tokio::task::JoinError>>,
+    finished: Vec<Result<Attempt, tokio::task::JoinError>>,
     in_flight: &mut HashSet<String>,
 ) -> Vec<Outcome> {
     let now = now_ms();
@@ -158,7 +161,7 @@ impl Events {
 }
 
 /// One attempt: the body signed now, POSTed with a deadline; a 2xx is success.
-async fn send(ev: Arc<Events>, id: String, attempts: u32, body: String) -> (String, u32, Result<(), String>) {
+async fn send(ev: Arc<Events>, id: String, attempts: u32, body: String) -> Attempt {
     let t = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = sign(&ev.secret, t, body.as_bytes());
     let result = ev

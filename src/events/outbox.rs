@@ -47,6 +47,9 @@ pub struct Record {
     pub dead_at_ms: Option<u64>,
 }
 
+/// The due events, and when the first one not yet due is due.
+pub type Due = (Vec<(String, Record)>, Option<u64>);
+
 /// How many events wait, and how many are dead-lettered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -241,7 +244,7 @@ impl Outbox {
         now_ms: u64,
         limit: usize,
         skip: &std::collections::HashSet<String>,
-    ) -> Result<(Vec<(String, Record)>, Option<u64>), OutboxError> {
+    ) -> Result<Due, OutboxError> {
         let db = self.store.db(Duration::ZERO)?;
         let tx = db.begin_read().map_err(err)?;
         let due = tx.open_table(DUE).map_err(err)?;

@@ -62,6 +62,7 @@ pub struct UploadRoute(Target);
 #[derive(Debug)]
 enum Target {
     Mint(Dialect),
+    Complete(Dialect),
     FromUrl,
     /// The decoded key, or `None` when the path cannot name one we could have minted.
     Object(Option<String>),
@@ -153,6 +154,7 @@ impl UploadRoutes {
         let target = match self.table.classify(session.req_header().uri.path()) {
             Route::Passthrough => return None,
             Route::Mint(d) => Target::Mint(d),
+            Route::Complete(d) => Target::Complete(d),
             Route::FromUrl => Target::FromUrl,
             Route::Object(raw) => {
                 Target::Object(percent_decode_str(raw).filter(|k| key_is_safe(k)).map(|k| k.into_owned()))
@@ -187,6 +189,11 @@ impl UploadRoutes {
                 info.route = "mint";
                 info.dialect = Some(d.name());
                 mint::handle(&self.ctx, session, d, origin, info).await
+            }
+            Target::Complete(d) => {
+                info.route = "complete";
+                info.dialect = Some(d.name());
+                Box::pin(complete::handle(&self.ctx, session, d, origin, info)).await
             }
             Target::FromUrl => {
                 info.route = "from_url";

@@ -49,6 +49,14 @@ pub struct Storage {
     pub max_upload_bytes: u64,
 }
 
+/// What a store says about an object it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub meta: ObjectMeta,
+    /// Base64 SHA-256, when the store keeps one (S3 does for an upload that sent it).
+    pub checksum_sha256: Option<String>,
+}
+
 /// Access key id of the gateway's own URLs.
 pub const GATEWAY_ACCESS_KEY_ID: &str = "presign-gateway";
 /// Region of the gateway's own URLs (a region every S3 client accepts).
@@ -185,6 +193,17 @@ impl Storage {
         match &self.backend {
             Backend::Local(_) => base.join(&[&self.gateway_path, "/", key]),
             Backend::S3(s3) => s3.public_url(key),
+        }
+    }
+
+    /// What the store holds as `key`, `None` when nothing. The local store keeps no
+    /// checksum: [`LocalStore::sha256`] computes one when it is asked for.
+    pub async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        match &self.backend {
+            Backend::Local(l) => {
+                Ok(l.meta(key).await.map(|meta| StoredObject { meta, checksum_sha256: None }))
+            }
+            Backend::S3(s3) => multipart::head_s3(s3, key).await,
         }
     }
 

@@ -7,12 +7,12 @@
 use pingora::proxy::Session;
 
 use crate::content_type::is_acceptable_content_type;
+use crate::dialect::Dialect;
+use crate::events::{Committed, Source};
 use crate::http_io::{declared_length, header_bytes, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::sigv4::percent_decode_str;
-use crate::dialect::Dialect;
-use crate::events::{Committed, Source};
 use crate::store::{
     LocalStore, MultipartError, PartSink, Spool, SpoolError, Spooled, DIALECT_PARAM, MAX_PART_NUMBER,
     MAX_PART_SIZE,
