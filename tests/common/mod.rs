@@ -1,6 +1,7 @@
 //! Test harness: real processes on loopback, temp dirs, no fixed ports, no sleeps used as
 //! synchronisation.
 //!
+//! - [`app`]: [`app::App`], the application that receives and verifies events.
 //! - [`gateway`]: [`Gateway`] starts the built binary with a generated config and kills it on drop.
 //! - [`origin`]: [`Origin`] is a tiny HTTP/1.1 origin that echoes what it received.
 //! - [`s3s`]: [`S3sFs`] starts a real `s3s-fs` server with bucket `media`.
@@ -15,6 +16,7 @@
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
+pub mod app;
 pub mod boto3;
 pub mod browser;
 pub mod fetch_server;
