@@ -26,6 +26,9 @@ use super::{now_ms, Events};
 const MAX_IDLE: Duration = Duration::from_secs(30);
 /// Retry of a failed outbox read (e.g. while an upgrade's old process still holds it).
 const OUTBOX_RETRY: Duration = Duration::from_millis(500);
+/// How long written-back outcomes may stay without an fsync before the worker syncs them
+/// (a record's commit usually does it sooner).
+const SYNC_AFTER: Duration = Duration::from_millis(200);
 
 /// One finished attempt: the event id, its failures before this attempt, and the result.
 type Attempt = (String, u32, Result<(), String>);
@@ -50,7 +53,17 @@ impl BackgroundService for EventDelivery {
         ev.refresh_gauges();
         let mut in_flight: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<Attempt> = JoinSet::new();
+        // Since when outcomes were written back without an fsync.
+        let mut unsynced: Option<tokio::time::Instant> = None;
         loop {
+            if unsynced.is_some_and(|t| t.elapsed() >= SYNC_AFTER) {
+                let outbox = ev.outbox.clone();
+                match tokio::task::spawn_blocking(move || outbox.sync()).await {
+                    Ok(Ok(())) => unsynced = None,
+                    Ok(Err(e)) => log::warn!("events: {e}"),
+                    Err(e) => log::warn!("events: sync: {e}"),
+                }
+            }
             let now = now_ms();
             let free = ev.cfg.concurrency.saturating_sub(in_flight.len());
             let mut wake = Some(MAX_IDLE);
@@ -72,7 +85,11 @@ impl BackgroundService for EventDelivery {
                     }
                 }
             }
-            let sleep = tokio::time::sleep(wake.unwrap_or(MAX_IDLE));
+            let mut wake = wake.unwrap_or(MAX_IDLE);
+            if let Some(t) = unsynced {
+                wake = wake.min(SYNC_AFTER.saturating_sub(t.elapsed()));
+            }
+            let sleep = tokio::time::sleep(wake);
             tokio::select! {
                 _ = ev.notify.notified() => {}
                 _ = sleep => {}
@@ -82,7 +99,9 @@ impl BackgroundService for EventDelivery {
                         finished.push(more);
                     }
                     let outcomes = outcomes(ev, finished, &mut in_flight);
-                    finish(ev, outcomes).await;
+                    if finish(ev, outcomes).await == Some(false) && unsynced.is_none() {
+                        unsynced = Some(tokio::time::Instant::now());
+                    }
                 }
                 _ = shutdown.changed() => {
                     // Attempts still in flight are not written back: they are sent again
@@ -129,17 +148,27 @@ fn outcomes(
     out
 }
 
-/// Write the outcomes back (off the runtime thread: it is an fsync) and count them.
-async fn finish(ev: &Arc<Events>, outcomes: Vec<Outcome>) {
+/// Write the outcomes back (off the runtime thread: it may fsync) and count them; whether
+/// the write is durable yet, `None` when nothing was written.
+async fn finish(ev: &Arc<Events>, outcomes: Vec<Outcome>) -> Option<bool> {
     if outcomes.is_empty() {
-        return;
+        return None;
     }
     let outbox = ev.outbox.clone();
     let applied = tokio::task::spawn_blocking(move || outbox.apply(&outcomes)).await;
     match applied {
-        Ok(Ok(a)) => ev.count_applied(&a),
-        Ok(Err(e)) => log::error!("events: writing delivery outcomes: {e}; they are retried"),
-        Err(e) => log::error!("events: writing delivery outcomes: {e}"),
+        Ok(Ok((a, durable))) => {
+            ev.count_applied(&a);
+            Some(durable)
+        }
+        Ok(Err(e)) => {
+            log::error!("events: writing delivery outcomes: {e}; they are retried");
+            None
+        }
+        Err(e) => {
+            log::error!("events: writing delivery outcomes: {e}");
+            None
+        }
     }
 }
 

@@ -5,6 +5,10 @@
 //! parked after the last attempt and never removed by the gateway).
 //!
 //! Recording is durable before it returns: the commit is `Durability::Immediate` (an fsync).
+//! What delivery writes back (an event taken, a retry scheduled) is committed without an
+//! fsync and made durable by the next record or by [`Outbox::sync`] soon after: a crash in
+//! between only sends those events again, which at-least-once allows. A dead-lettering is
+//! committed durably at once.
 //! Concurrent uploads share one commit (group commit): one writer thread takes every record
 //! queued while the previous commit ran and writes them in one transaction, so the fsync cost
 //! is paid per batch, not per upload, and each caller still waits for its own commit.
@@ -271,10 +275,16 @@ impl Outbox {
         Ok((out, next))
     }
 
-    /// Write what became of a batch of attempts, in one transaction.
-    pub fn apply(&self, outcomes: &[Outcome]) -> Result<Applied, OutboxError> {
+    /// Write what became of a batch of attempts, in one transaction; durable (fsynced) only
+    /// when it dead-letters an event, else made durable by the next durable commit
+    /// ([`Self::sync`] or a record). Returns whether it is durable already.
+    pub fn apply(&self, outcomes: &[Outcome]) -> Result<(Applied, bool), OutboxError> {
         let db = self.store.db(Duration::ZERO)?;
-        let tx = db.begin_write().map_err(err)?;
+        let mut tx = db.begin_write().map_err(err)?;
+        let durable = self.would_dead_letter(&tx, outcomes)?;
+        if !durable {
+            tx.set_durability(redb::Durability::None);
+        }
         let mut applied = Applied::default();
         {
             let mut pending = tx.open_table(PENDING).map_err(err)?;
@@ -311,7 +321,32 @@ impl Outbox {
         }
         applied.counts = counts(&tx)?;
         tx.commit().map_err(err)?;
-        Ok(applied)
+        Ok((applied, durable))
+    }
+
+    /// Whether one of the failures is its event's last attempt.
+    fn would_dead_letter(
+        &self,
+        tx: &redb::WriteTransaction,
+        outcomes: &[Outcome],
+    ) -> Result<bool, OutboxError> {
+        let pending = tx.open_table(PENDING).map_err(err)?;
+        for o in outcomes {
+            if let Outcome::Failed { id, max_attempts, .. } = o {
+                if let Some(r) = pending.get(id.as_str()).map_err(err)? {
+                    if decode(r.value())?.attempts + 1 >= *max_attempts {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Make every earlier commit durable (an empty fsynced commit).
+    pub fn sync(&self) -> Result<(), OutboxError> {
+        let db = self.store.db(Duration::ZERO)?;
+        db.begin_write().map_err(err)?.commit().map_err(err)
     }
 
     /// The dead-lettered events, oldest id first, at most `limit`.
@@ -425,7 +460,9 @@ mod tests {
         let skip: HashSet<String> = ["evt_a".to_string()].into();
         assert!(ob.due(150, 8, &skip).unwrap().0.is_empty(), "in flight is skipped");
 
-        let a = ob.apply(&[Outcome::Delivered { id: "evt_a".into() }, failed("evt_b", 500, 2)]).unwrap();
+        let (a, durable) =
+            ob.apply(&[Outcome::Delivered { id: "evt_a".into() }, failed("evt_b", 500, 2)]).unwrap();
+        assert!(!durable, "nothing dead-lettered: no fsync");
         assert_eq!((a.delivered, a.failed, a.dead_lettered), (1, 1, 0));
         assert_eq!(a.counts, Counts { pending: 1, dead: 0 });
         let (due, next) = ob.due(400, 8, &HashSet::new()).unwrap();
@@ -435,7 +472,8 @@ mod tests {
         assert_eq!(due[0].1.attempts, 1);
         assert_eq!(due[0].1.last_error.as_deref(), Some("HTTP 500"));
 
-        let a = ob.apply(&[failed("evt_b", 900, 2)]).unwrap();
+        let (a, durable) = ob.apply(&[failed("evt_b", 900, 2)]).unwrap();
+        assert!(durable, "a dead-lettering is fsynced at once");
         assert_eq!(a.dead_lettered, 1);
         assert_eq!(a.counts, Counts { pending: 0, dead: 1 });
         let dead = ob.dead(10).unwrap();
