@@ -226,3 +226,48 @@ fn the_gateway_refuses_to_start_without_the_signing_secret() {
     let out = std::process::Command::new(bin()).args(["-c", conf.to_str().unwrap(), "-t"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("events.url"), "a bad value names its field");
 }
+
+#[tokio::test]
+async fn an_upload_whose_event_cannot_be_written_is_not_acknowledged() {
+    // An outbox made beforehand, then a gateway whose files may not grow much past it: the
+    // outbox soon cannot grow, and a record fails as on a full disk.
+    let app = App::up();
+    let work = tempfile::tempdir().unwrap();
+    let outbox = work.path().join("outbox.redb");
+    drop(presign_gateway::events::outbox::Outbox::open(&outbox).expect("outbox"));
+    let size_kb = std::fs::metadata(&outbox).unwrap().len() / 1024;
+    let gw = Gateway::start(GatewayOpts {
+        extra_yaml: events_yaml(&app, &outbox, FAST),
+        env: events_env(),
+        metrics: true,
+        file_size_limit_kb: Some(size_kb + 16),
+        ..Default::default()
+    });
+    let base = gw.url("");
+    let mut acked = HashSet::new();
+    let mut refused = 0;
+    for round in 0..40 {
+        let results: Vec<Result<String, String>> = futures_util::stream::iter(round * 50..(round + 1) * 50)
+            .map(|i| upload(base.clone(), i))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for r in results {
+            match r {
+                Ok(k) => {
+                    acked.insert(k);
+                }
+                Err(e) => {
+                    assert!(e.contains("500") && e.contains("InternalError"), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        if refused > 0 {
+            break;
+        }
+    }
+    assert!(refused > 0, "the outbox never filled ({} uploads)", acked.len());
+    wait_app("every acknowledged upload's event", WITHIN, || acked.is_subset(&app.keys())).await;
+    assert!(gw.log().contains("not recorded"), "the refusal is logged: {}", gw.log());
+}

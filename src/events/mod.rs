@@ -51,7 +51,7 @@ impl Events {
     pub(crate) fn from_config(cfg: &EventsConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>, ConfigError> {
         let secret = cfg.secret()?.into_bytes();
         let outbox = Outbox::open(&cfg.outbox)
-            .map_err(|e| ConfigError::new("events.outbox", format!("{}: {e}", cfg.outbox.display())))?;
+            .map_err(|e| ConfigError::new("events.outbox", e.to_string()))?;
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(std::time::Duration::from_millis(cfg.timeout_ms))
