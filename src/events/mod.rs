@@ -50,8 +50,8 @@ impl Events {
     /// Open the outbox and read the secret; errors name the config field.
     pub(crate) fn from_config(cfg: &EventsConfig, metrics: Arc<Metrics>) -> Result<Arc<Self>, ConfigError> {
         let secret = cfg.secret()?.into_bytes();
-        let outbox = Outbox::open(&cfg.outbox)
-            .map_err(|e| ConfigError::new("events.outbox", e.to_string()))?;
+        let outbox =
+            Outbox::open(&cfg.outbox).map_err(|e| ConfigError::new("events.outbox", e.to_string()))?;
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(std::time::Duration::from_millis(cfg.timeout_ms))
