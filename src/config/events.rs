@@ -92,7 +92,11 @@ impl EventsConfig {
 
     /// The signing secret from the environment (startup and `-t`).
     pub fn secret(&self) -> Result<String, ConfigError> {
-        let value = std::env::var(&self.secret_env).map_err(|_| {
+        self.secret_from(std::env::var(&self.secret_env).ok())
+    }
+
+    fn secret_from(&self, value: Option<String>) -> Result<String, ConfigError> {
+        let value = value.ok_or_else(|| {
             ConfigError::new(
                 "events.secret_env",
                 format!("environment variable {} is not set (or not UTF-8)", self.secret_env),
@@ -110,5 +114,62 @@ impl EventsConfig {
             ));
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const MIN: &str = "listen: 127.0.0.1:8080\nstorage:\n  local:\n    root: /tmp/x\n";
+
+    fn with_events(body: &str) -> String {
+        format!("{MIN}events:\n  url: http://127.0.0.1:9000/hooks/uploads\n  outbox: /tmp/o.redb\n{body}")
+    }
+
+    #[test]
+    fn absent_is_off_and_present_takes_the_defaults() {
+        assert!(Config::from_yaml(MIN).unwrap().routes.events.is_none());
+        let e = Config::from_yaml(&with_events("")).unwrap().routes.events.unwrap();
+        assert_eq!((e.max_attempts, e.backoff_initial_ms, e.backoff_max_ms), (12, 500, 60_000));
+        assert_eq!(
+            (e.timeout_ms, e.concurrency, e.secret_env.as_str()),
+            (5000, 8, "PRESIGN_GATEWAY_EVENTS_SECRET")
+        );
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        let cases = [
+            ("", "url: ftp://x", "events.url"),
+            ("", "url: nope", "events.url"),
+            ("  max_attempts: 0\n", "", "events.max_attempts"),
+            ("  backoff_initial_ms: 0\n", "", "events.backoff_initial_ms"),
+            ("  backoff_initial_ms: 900\n  backoff_max_ms: 800\n", "", "events.backoff_max_ms"),
+            ("  timeout_ms: 0\n", "", "events.timeout_ms"),
+            ("  concurrency: 0\n", "", "events.concurrency"),
+            ("  secret_env: ''\n", "", "events.secret_env"),
+        ];
+        for (extra, url, field) in cases {
+            let mut y = with_events(extra);
+            if !url.is_empty() {
+                y = y.replace("url: http://127.0.0.1:9000/hooks/uploads", url);
+            }
+            assert_eq!(Config::from_yaml(&y).unwrap_err().field, field, "{extra}{url}");
+        }
+        let e = Config::from_yaml(&with_events("  retries: 3\n")).unwrap_err();
+        assert!(e.to_string().contains("retries"), "unknown keys are refused: {e}");
+    }
+
+    #[test]
+    fn a_short_or_missing_secret_is_refused() {
+        let e = Config::from_yaml(&with_events("  secret_env: PRESIGN_TEST_UNSET_SECRET_VAR\n"))
+            .unwrap()
+            .routes
+            .events
+            .unwrap();
+        assert_eq!(e.secret().unwrap_err().field, "events.secret_env");
+        assert!(e.secret_from(Some("short".into())).unwrap_err().message.contains("at least 32"));
+        assert!(e.secret_from(Some("s".repeat(32))).is_ok());
     }
 }
