@@ -11,13 +11,15 @@
 //! Layers, top to bottom (each uses only those below it): `gateway` (the binary's proxy) →
 //! `routes` (the plugin and its handlers) → `dialect` (wire formats), `http_io` (our answers) →
 //! `upload` (auth, keys, minting) → `store`, `ssrf`, `sigv4` → `config`, `content_type`,
-//! `decimal`, `s3_error`, `metrics`, `request_id`.
+//! `decimal`, `s3_error`, `metrics`, `request_id`. `events` (the outbox and its delivery) sits
+//! beside `store`, under `routes`.
 
 pub mod clock;
 pub mod config;
 mod content_type;
 mod decimal;
 mod dialect;
+pub mod events;
 mod form_data;
 #[cfg(test)]
 mod fuzz;
@@ -34,7 +36,7 @@ mod upload;
 
 pub use config::{Config, ConfigError, RoutesConfig};
 pub use gateway::{Gateway, OriginHealthService};
-pub use metrics::{Metrics, MetricsApp};
+pub use metrics::{AdminAnswer, AdminRoutes, Metrics, MetricsApp};
 pub use routes::{RequestId, RequestInfo, UploadRoute, UploadRoutes};
 pub use upload::auth::{hash_key, KeyReloader};
 /// Browser upload session tokens (`POST /v1/upload-sessions`): their grant and their check,

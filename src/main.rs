@@ -133,13 +133,20 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
         if cfg.origin.is_empty() { "none".to_string() } else { cfg.origin.join(", ") },
     );
     let metrics = gateway.uploads().metrics().clone();
+    let event_delivery = gateway.uploads().event_delivery();
+    let events_admin = gateway.uploads().events_admin();
     let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
     proxy.add_tcp(&cfg.listen);
     server.add_service(proxy);
     server.add_service(origin_health);
+    if let Some(delivery) = event_delivery {
+        server.add_service(delivery);
+    }
     if let Some(addr) = &cfg.metrics.listen {
-        let mut svc =
-            pingora::services::listening::Service::new("metrics".to_string(), MetricsApp { metrics });
+        let mut svc = pingora::services::listening::Service::new(
+            "metrics".to_string(),
+            MetricsApp::new(metrics).with_admin(events_admin),
+        );
         svc.add_tcp(addr);
         server.add_service(svc);
     }

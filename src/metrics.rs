@@ -38,6 +38,18 @@ pub struct Metrics {
     pub rate_limit_shared_up: IntGauge,
     /// Requests decided by the per-process fallback because the shared backend was down.
     pub rate_limit_fallback: IntCounter,
+    /// `upload.completed` events written to the outbox.
+    pub events_recorded: IntCounter,
+    /// Events the receiver took (a 2xx).
+    pub events_delivered: IntCounter,
+    /// Delivery attempts that failed (a non-2xx, a timeout, no connection).
+    pub events_attempt_failures: IntCounter,
+    /// Events parked after their last attempt.
+    pub events_dead_lettered: IntCounter,
+    /// Events in the outbox waiting for delivery.
+    pub events_pending: IntGauge,
+    /// Dead-lettered events in the outbox (until an operator requeues them).
+    pub events_dead: IntGauge,
     /// Resolved `requests_total` children, so the per-request path is an index and an
     /// atomic add instead of hashing three labels under a lock (measured in benches/load.sh).
     request_slots: Vec<OnceLock<IntCounter>>,
@@ -109,6 +121,26 @@ impl Metrics {
             let _ = registry.register(Box::new(c.clone()));
         }
         let _ = registry.register(Box::new(latency.clone()));
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("static metric definition");
+            let _ = registry.register(Box::new(c.clone()));
+            c
+        };
+        let events_recorded =
+            counter("presign_events_recorded_total", "upload.completed events written to the outbox");
+        let events_delivered =
+            counter("presign_events_delivered_total", "Events the receiver answered with a 2xx");
+        let events_attempt_failures =
+            counter("presign_events_attempt_failures_total", "Event delivery attempts that failed");
+        let events_dead_lettered =
+            counter("presign_events_dead_lettered_total", "Events parked as dead after their last attempt");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("static metric definition");
+            let _ = registry.register(Box::new(g.clone()));
+            g
+        };
+        let events_pending = gauge("presign_events_pending", "Events in the outbox waiting for delivery");
+        let events_dead = gauge("presign_events_dead", "Dead-lettered events kept in the outbox");
         Arc::new(Self {
             registry,
             requests,
@@ -121,6 +153,12 @@ impl Metrics {
             key_reloads,
             rate_limit_shared_up,
             rate_limit_fallback,
+            events_recorded,
+            events_delivered,
+            events_attempt_failures,
+            events_dead_lettered,
+            events_pending,
+            events_dead,
             request_slots: (0..ROUTES.len() * DIALECTS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
                 .collect(),
@@ -188,19 +226,58 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics` and `GET /healthz` on the metrics listener.
+/// An answer of an [`AdminRoutes`].
+pub struct AdminAnswer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl AdminAnswer {
+    pub fn json(status: u16, v: &serde_json::Value) -> Self {
+        Self { status, content_type: "application/json", body: v.to_string().into_bytes() }
+    }
+}
+
+/// More routes on the metrics listener (internal only): an operator's views, e.g. the
+/// dead-lettered events.
+#[async_trait]
+pub trait AdminRoutes: Send + Sync {
+    /// The answer when `path` is one of these routes, else `None`.
+    async fn answer(&self, method: &http::Method, path: &str) -> Option<AdminAnswer>;
+}
+
+/// `GET /metrics` and `GET /healthz` on the metrics listener, and the [`AdminRoutes`].
 pub struct MetricsApp {
     pub metrics: Arc<Metrics>,
+    pub admin: Option<Arc<dyn AdminRoutes>>,
+}
+
+impl MetricsApp {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics, admin: None }
+    }
+
+    pub fn with_admin(mut self, admin: Option<Arc<dyn AdminRoutes>>) -> Self {
+        self.admin = admin;
+        self
+    }
 }
 
 #[async_trait]
 impl ServeHttp for MetricsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
-        let (status, ctype, body) = match path.as_str() {
+        let method = session.req_header().method.clone();
+        let admin = match &self.admin {
+            Some(a) => a.answer(&method, &path).await,
+            None => None,
+        };
+        let (status, ctype, body) = match (admin, path.as_str()) {
+            (Some(a), _) => (a.status, a.content_type, a.body),
             // Ready while this listener answers: Pingora closes it when the process drains.
-            "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
-            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
+            (None, "/healthz") => (200, "text/plain", b"ok\n".to_vec()),
+            (None, "/metrics") => (200, "text/plain; version=0.0.4", self.metrics.render()),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         Response::builder()

@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod file;
 mod origin_pool;
 mod routes;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
+pub use events::{EventsConfig, MIN_EVENTS_SECRET_LEN};
 pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };

@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::auth::AuthConfig;
+use super::events::EventsConfig;
 use super::storage::StorageConfig;
 use super::ConfigError;
 
@@ -54,6 +55,9 @@ pub struct RoutesConfig {
     /// Browser upload sessions (`POST /v1/upload-sessions`) and their Companion routes.
     #[serde(default)]
     pub upload_sessions: UploadSessionsConfig,
+    /// `upload.completed` events to the application; off when absent.
+    #[serde(default)]
+    pub events: Option<EventsConfig>,
     /// What every gateway of the fleet must agree on, checked at start-up.
     #[serde(default)]
     pub fleet: FleetConfig,

@@ -48,6 +48,9 @@ impl RoutesConfig {
         check_cors(&self.cors)?;
         check_from_url(&self.from_url)?;
         check_upload_sessions(&self.upload_sessions)?;
+        if let Some(events) = &self.events {
+            events.check()?;
+        }
         Ok(self)
     }
 }

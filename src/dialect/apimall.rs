@@ -9,6 +9,7 @@ use crate::config::MAX_FILE_SIZE;
 use crate::content_type::is_media_type;
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::json_out::Obj;
+use crate::upload::complete::{CompleteFields, CompleteOutcome};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
 use crate::upload::object_key::check_filename;
@@ -40,6 +41,7 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         method: UploadMethod::Put,
         checksum_sha256: f.opt_checksum_sha256("checksum_sha256")?,
         create_only: false,
+        dialect: None,
     })
 }
 
@@ -66,6 +68,21 @@ pub fn render_stored(url: &str, key: &str, content_type: &str, file_size: u64, r
         "data": { "url": url, "key": key, "content_type": content_type, "file_size": file_size },
         "request_id": request_id,
     })
+}
+
+/// The completion route's names: the key as the mint answers it, the rest as it asks.
+pub const COMPLETE: CompleteFields = CompleteFields {
+    key: "key",
+    size: "file_size",
+    content_type: "content_type",
+    checksum_sha256: "checksum_sha256",
+    etag: "etag",
+    event_id: "event_id",
+};
+
+/// Completion success: `{success, data:{event_id,key,file_size,content_type,etag}, request_id}`.
+pub fn render_completed(o: &CompleteOutcome, request_id: &str) -> Value {
+    json!({ "success": true, "data": COMPLETE.render(o), "request_id": request_id })
 }
 
 pub fn render_error(e: &ApiError, request_id: &str) -> Value {

@@ -10,6 +10,7 @@ use crate::config::MAX_FILE_SIZE;
 use crate::content_type::{is_acceptable_content_type, is_lone_token};
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::json_out::Obj;
+use crate::upload::complete::{CompleteFields, CompleteOutcome};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
 use crate::upload::object_key::check_filename;
@@ -40,7 +41,23 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         method: UploadMethod::Put,
         checksum_sha256: f.opt_checksum_sha256("checksumSha256")?,
         create_only: false,
+        dialect: None,
     })
+}
+
+/// The completion route's names: the key as the mint answers it, the rest as it asks.
+pub const COMPLETE: CompleteFields = CompleteFields {
+    key: "fileKey",
+    size: "size",
+    content_type: "contentType",
+    checksum_sha256: "checksumSha256",
+    etag: "etag",
+    event_id: "eventId",
+};
+
+/// Completion success (bare, as the mint's).
+pub fn render_completed(o: &CompleteOutcome) -> Value {
+    COMPLETE.render(o)
 }
 
 pub fn render_success(m: &Minted) -> String {
@@ -75,13 +92,23 @@ pub fn render_error(e: &ApiError, request_id: &str) -> Value {
             "code": 500,
             "requestId": request_id,
         }),
-        s => json!({ "error": reason_phrase(s), "message": e.message(), "code": s }),
+        s => match e.field() {
+            Some(field) => json!({
+                "error": reason_phrase(s),
+                "message": e.message(),
+                "code": s,
+                "details": [{ "field": field, "message": e.message() }],
+            }),
+            None => json!({ "error": reason_phrase(s), "message": e.message(), "code": s }),
+        },
     }
 }
 
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
         429 => "Too Many Requests",

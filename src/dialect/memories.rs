@@ -34,6 +34,7 @@ pub fn parse(body: &[u8]) -> Result<MintInput, ApiError> {
         method: UploadMethod::MultipartPost,
         checksum_sha256: None,
         create_only: false,
+        dialect: None,
     })
 }
 

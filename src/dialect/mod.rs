@@ -16,6 +16,7 @@ mod proptests;
 use serde_json::Value;
 
 use crate::upload::auth::{AuthStyle, Caller};
+use crate::upload::complete::{CompleteFields, CompleteOutcome};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{MintInput, Minted};
 
@@ -72,6 +73,36 @@ impl Dialect {
             Dialect::OctopusX => octopusx::render_success(m),
             Dialect::Memories => memories::render_success(m),
             Dialect::Ctxfy => ctxfy::render_success(m),
+        }
+    }
+
+    /// The completion route (`POST {path}/complete`), when the dialect has one: memories
+    /// has none, since its upload always passes through the gateway, which records the
+    /// event at the commit.
+    pub fn completion_path(self) -> Option<&'static str> {
+        match self {
+            Dialect::ApiMall => Some("/api/v1/files/upload-url/complete"),
+            Dialect::OctopusX => Some("/api/upload/presign/complete"),
+            Dialect::Memories => None,
+            Dialect::Ctxfy => Some("/v1/upload/s3/complete"),
+        }
+    }
+
+    /// The completion's field names.
+    pub fn complete_fields(self) -> CompleteFields {
+        match self {
+            Dialect::ApiMall | Dialect::Memories => apimall::COMPLETE,
+            Dialect::OctopusX => octopusx::COMPLETE,
+            Dialect::Ctxfy => ctxfy::COMPLETE,
+        }
+    }
+
+    /// The completion's success body.
+    pub fn render_completed(self, o: &CompleteOutcome, request_id: &str) -> Value {
+        match self {
+            Dialect::ApiMall | Dialect::Memories => apimall::render_completed(o, request_id),
+            Dialect::OctopusX => octopusx::render_completed(o),
+            Dialect::Ctxfy => ctxfy::render_completed(o),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::content_type::{extension_for, is_media_type};
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::json_out::Obj;
 use crate::upload::auth::Caller;
+use crate::upload::complete::{CompleteFields, CompleteOutcome};
 use crate::upload::error::ApiError;
 use crate::upload::mint::{KeyStyle, MintInput, Minted, UploadMethod};
 use crate::upload::object_key::{check_filename, check_prefix};
@@ -44,6 +45,7 @@ pub fn parse(body: &[u8], caller: &Caller) -> Result<MintInput, ApiError> {
         method: UploadMethod::Put,
         checksum_sha256: f.opt_checksum_sha256("checksum_sha256")?,
         create_only: false,
+        dialect: None,
     })
 }
 
@@ -61,6 +63,22 @@ pub fn render_success(m: &Minted) -> String {
         .end();
     o.end();
     out
+}
+
+/// The completion route's names: the key as the mint answers it (`object_key`); its mint
+/// takes no size, so `size`.
+pub const COMPLETE: CompleteFields = CompleteFields {
+    key: "object_key",
+    size: "size",
+    content_type: "content_type",
+    checksum_sha256: "checksum_sha256",
+    etag: "etag",
+    event_id: "event_id",
+};
+
+/// Completion success: `{success:true, message:"", data:{event_id,object_key,size,...}}`.
+pub fn render_completed(o: &CompleteOutcome) -> Value {
+    json!({ "success": true, "message": "", "data": COMPLETE.render(o) })
 }
 
 pub fn render_error(e: &ApiError) -> Value {

@@ -99,6 +99,7 @@ proptest! {
                 method: crate::upload::mint::UploadMethod::Put,
                 checksum_sha256: None,
                 create_only: false,
+                dialect: None,
             };
             check_accepted(Dialect::ApiMall, &input, &caller)?;
         }

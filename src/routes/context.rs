@@ -11,6 +11,7 @@ use pingora::proxy::Session;
 
 use crate::config::{ConfigError, RoutesConfig};
 use crate::dialect::Dialect;
+use crate::events::Events;
 use crate::http_io::{header_bytes, read_body_capped, request_host, BodyError, Cors, Reply};
 use crate::metrics::Metrics;
 use crate::store::{BaseUrl, Storage};
@@ -27,6 +28,8 @@ pub(crate) struct RouteContext {
     pub cors: Cors,
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
+    /// `upload.completed` events, when `events:` is configured (see `emit.rs`).
+    pub events: Option<Arc<Events>>,
     /// Cap on JSON request bodies, in bytes.
     pub max_json_body: usize,
     /// Which dialects' PUT URLs sign `If-None-Match: *`.
@@ -50,12 +53,14 @@ impl RouteContext {
             Some(d) => Authenticator::Delegated(DelegatedAuth::from_config(d, &metrics)?),
             None => Authenticator::Keys(Arc::new(KeyStore::load(&cfg.api_keys, cfg.api_keys_file.clone())?)),
         };
+        let events = cfg.events.as_ref().map(|e| Events::from_config(e, metrics.clone())).transpose()?;
         Ok(Self {
             auth,
             storage: Storage::from_config(&cfg.storage)?,
             cors: Cors::new(&cfg.cors.allowed_origins),
             limiter: RateLimiter::from_config(&cfg.rate_limit, &metrics)?,
             metrics,
+            events,
             max_json_body: cfg.max_json_body,
             create_only: cfg.create_only,
             gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),

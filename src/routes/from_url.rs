@@ -13,6 +13,7 @@ use crate::config::{ConfigError, RoutesConfig};
 use crate::content_type::is_media_type;
 use crate::dialect::fields::{invalid, Fields};
 use crate::dialect::{apimall, Dialect};
+use crate::events::{Committed, Source};
 use crate::http_io::reply::X_REQUEST_ID;
 use crate::http_io::{send, Reply};
 use crate::ssrf::{sniff_content_type, FetchError, FetchPolicy, FetchResponse, Fetcher};
@@ -62,7 +63,7 @@ pub(crate) async fn handle(
     info: &mut RequestInfo,
 ) -> pingora::Result<()> {
     let request_id = info.assign_request_id();
-    let result = run(ctx, svc, session, info).await;
+    let result = run(ctx, svc, session, info, request_id).await;
     ctx.metrics.from_url.with_label_values(&[outcome_label(&result)]).inc();
     let reply = match result {
         Ok(s) => {
@@ -123,6 +124,7 @@ async fn run(
     svc: &FromUrlService,
     session: &mut Session,
     info: &mut RequestInfo,
+    request_id: crate::request_id::RequestId,
 ) -> Result<Stored, ApiError> {
     let caller = ctx.admit(session, Dialect::ApiMall, info).await?;
     let req = parse_request(&ctx.read_json(session).await?)?;
@@ -148,6 +150,7 @@ async fn run(
         method: UploadMethod::Put,
         checksum_sha256: None,
         create_only: false,
+        dialect: None,
     };
     let key = build_key(&input, &caller, crate::clock::now(), None);
     let meta = ctx
@@ -155,6 +158,17 @@ async fn run(
         .commit(spooled, &key, &content_type)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let committed = Committed {
+        key: &key,
+        size: meta.size,
+        content_type: &content_type,
+        etag: &meta.etag,
+        checksum_sha256: None,
+        dialect: Some(Dialect::ApiMall.name()),
+        source: Source::FromUrl,
+        request_id: request_id.as_str(),
+    };
+    ctx.upload_completed(committed).await.map_err(ApiError::Internal)?;
     Ok(Stored { url: ctx.storage.public_url(&base, &key), key, content_type, size: meta.size })
 }
 

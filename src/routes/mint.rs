@@ -45,6 +45,8 @@ async fn answer(
     let body = ctx.read_json(session).await?;
     let mut input = dialect.parse(&body, &caller)?;
     input.create_only = ctx.create_only(dialect);
+    // Only with events on: the tag takes the signer off its fastest path (see presign.rs).
+    input.dialect = ctx.events.is_some().then_some(dialect.name());
     // A URL for a size the store (or the caller's own limit) would refuse is never handed out.
     let cap =
         caller.max_file_size.map_or(ctx.storage.max_upload_bytes, |m| m.min(ctx.storage.max_upload_bytes));

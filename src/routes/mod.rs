@@ -15,7 +15,9 @@
 //! (`mint`, `from_url`, `object`, `preflight`) takes the shared [`RouteContext`].
 
 mod companion;
+mod complete;
 mod context;
+mod emit;
 mod from_url;
 mod job_slots;
 mod mint;
@@ -30,10 +32,12 @@ pub use request_info::{RequestId, RequestInfo};
 use std::sync::Arc;
 
 use pingora::proxy::Session;
+use pingora::services::background::{background_service, GenBackgroundService};
 
 use crate::config::{ConfigError, RoutesConfig};
 use crate::dialect::Dialect;
-use crate::metrics::Metrics;
+use crate::events::{EventDelivery, EventsAdmin};
+use crate::metrics::{AdminRoutes, Metrics};
 use crate::sigv4::percent_decode_str;
 use crate::store::key_is_safe;
 use crate::upload::session_token::SessionTokens;
@@ -58,6 +62,7 @@ pub struct UploadRoute(Target);
 #[derive(Debug)]
 enum Target {
     Mint(Dialect),
+    Complete(Dialect),
     FromUrl,
     /// The decoded key, or `None` when the path cannot name one we could have minted.
     Object(Option<String>),
@@ -104,7 +109,8 @@ impl UploadRoutes {
     /// Everything [`Self::from_config`] would refuse that the file alone cannot show, without
     /// writing anything (`presign-gateway -t`).
     pub fn check(cfg: &RoutesConfig) -> Result<(), ConfigError> {
-        crate::store::Storage::check(&cfg.storage)
+        crate::store::Storage::check(&cfg.storage)?;
+        cfg.events.as_ref().map_or(Ok(()), crate::events::Events::check)
     }
 
     /// Which dialects are on, for the start-up log.
@@ -139,6 +145,20 @@ impl UploadRoutes {
         }
     }
 
+    /// The worker that delivers `upload.completed` events, when `events:` is configured: add
+    /// it to the server (`server.add_service(..)`) or no event leaves the outbox.
+    pub fn event_delivery(&self) -> Option<GenBackgroundService<EventDelivery>> {
+        let events = self.ctx.events.clone()?;
+        Some(background_service("event delivery", EventDelivery(events)))
+    }
+
+    /// The operator's routes for events (`GET /admin/events/dead`, `POST
+    /// /admin/events/dead/{id}/retry`), for [`crate::MetricsApp::with_admin`].
+    pub fn events_admin(&self) -> Option<Arc<dyn AdminRoutes>> {
+        let events = self.ctx.events.clone()?;
+        Some(Arc::new(EventsAdmin(events)))
+    }
+
     /// Answer the request if it is an upload route. Returns `Ok(true)` when a response was
     /// written (the caller's `request_filter` should then return `Ok(true)` too), `Ok(false)`
     /// when the request is not ours and should continue to the operator's routing.
@@ -155,6 +175,7 @@ impl UploadRoutes {
         let target = match self.table.classify(session.req_header().uri.path()) {
             Route::Passthrough => return None,
             Route::Mint(d) => Target::Mint(d),
+            Route::Complete(d) => Target::Complete(d),
             Route::FromUrl => Target::FromUrl,
             Route::Object(raw) => {
                 Target::Object(percent_decode_str(raw).filter(|k| key_is_safe(k)).map(|k| k.into_owned()))
@@ -189,6 +210,11 @@ impl UploadRoutes {
                 info.route = "mint";
                 info.dialect = Some(d.name());
                 mint::handle(&self.ctx, session, d, origin, info).await
+            }
+            Target::Complete(d) => {
+                info.route = "complete";
+                info.dialect = Some(d.name());
+                Box::pin(complete::handle(&self.ctx, session, d, origin, info)).await
             }
             Target::FromUrl => {
                 info.route = "from_url";

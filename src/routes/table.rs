@@ -18,6 +18,8 @@ pub enum Route<'a> {
     Passthrough,
     /// A mint route of an enabled dialect.
     Mint(Dialect),
+    /// `POST {mint path}/complete` of an enabled dialect.
+    Complete(Dialect),
     /// API Mall from-url.
     FromUrl,
     /// Under the gateway's upload/object path; the raw (still encoded) key.
@@ -48,6 +50,11 @@ impl RouteTable {
         for d in &self.dialects {
             if path == d.path() {
                 return Route::Mint(*d);
+            }
+        }
+        if path.ends_with("/complete") {
+            if let Some(d) = self.dialects.iter().find(|d| d.completion_path() == Some(path)) {
+                return Route::Complete(*d);
             }
         }
         if self.from_url && path == FROM_URL_PATH {
@@ -89,6 +96,13 @@ mod tests {
         assert_eq!(t.classify("/api/v1/files/upload-url"), Route::Mint(Dialect::ApiMall));
         assert_eq!(t.classify("/serve/api/v2/upload/signed-url"), Route::Mint(Dialect::Memories));
         assert_eq!(t.classify("/api/upload/presign"), Route::Passthrough, "octopusx disabled");
+        assert_eq!(t.classify("/api/v1/files/upload-url/complete"), Route::Complete(Dialect::ApiMall));
+        assert_eq!(t.classify("/api/upload/presign/complete"), Route::Passthrough, "octopusx disabled");
+        assert_eq!(
+            t.classify("/serve/api/v2/upload/signed-url/complete"),
+            Route::Passthrough,
+            "none for memories"
+        );
         assert_eq!(t.classify("/api/v1/files/from-url"), Route::FromUrl);
         assert_eq!(t.classify("/files/a/b.png"), Route::Object("a/b.png"));
         assert_eq!(t.classify("/filesx/a"), Route::Passthrough);

@@ -179,6 +179,27 @@ impl LocalStore {
         Ok(Some(meta))
     }
 
+    /// The SHA-256 of a stored object's bytes (streamed, bounded memory), if it exists.
+    pub async fn sha256(&self, key: &str) -> std::io::Result<Option<[u8; 32]>> {
+        use sha2::{Digest, Sha256};
+        use tokio::io::AsyncReadExt;
+        let Some(path) = self.object_path(key) else { return Ok(None) };
+        let mut file = match tokio::fs::File::open(path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(Some(hash.finalize().into()));
+            }
+            hash.update(&buf[..n]);
+        }
+    }
+
     /// The metadata of a stored object, if it exists.
     pub async fn meta(&self, key: &str) -> Option<ObjectMeta> {
         let obj = self.object_path(key)?;

@@ -51,10 +51,20 @@ pub struct Storage {
     pub max_upload_bytes: u64,
 }
 
+/// What a store says about an object it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub meta: ObjectMeta,
+    /// Base64 SHA-256, when the store keeps one (S3 does for an upload that sent it).
+    pub checksum_sha256: Option<String>,
+}
+
 /// Access key id of the gateway's own URLs.
 pub const GATEWAY_ACCESS_KEY_ID: &str = "presign-gateway";
 /// Region of the gateway's own URLs (a region every S3 client accepts).
 pub const GATEWAY_REGION: &str = "us-east-1";
+/// The signed query parameter of a local-store PUT URL that names the dialect that minted it.
+pub const DIALECT_PARAM: &str = "x-gateway-dialect";
 /// Where the S3 mode receives memories' relayed POSTs.
 pub const RELAY_PATH: &str = "/_gateway/upload";
 
@@ -115,19 +125,45 @@ impl Storage {
         }
     }
 
-    /// A presigned PUT for `key`, signing `headers` besides host.
+    /// A presigned PUT for `key`, signing `headers` besides host. A local-store URL also
+    /// signs `x-gateway-dialect` when `dialect` is given, so the upload's event can say which
+    /// API minted it (the key alone does not: two dialects share a layout); a bucket's URL
+    /// carries nothing of ours.
     pub fn presign_put(
         &self,
         base: &BaseUrl,
         key: &str,
         headers: &[(&str, &str)],
+        dialect: Option<&str>,
         expires_in: u32,
         now: OffsetDateTime,
     ) -> String {
-        match &self.backend {
-            Backend::Local(_) => self.presign_gateway(base, "PUT", key, headers, expires_in, now),
-            Backend::S3(s3) => s3.presign("PUT", key, headers, expires_in, now),
+        match (&self.backend, dialect) {
+            (Backend::Local(_), Some(d)) => {
+                let query = [(DIALECT_PARAM, d)];
+                let path = self.gateway_object_path(key);
+                let req = PresignRequest {
+                    method: "PUT",
+                    scheme: &base.scheme,
+                    host: &base.authority,
+                    path: &path,
+                    expires_in,
+                    headers,
+                };
+                self.gateway_signer.presign_url_with_query(&req, &query, now)
+            }
+            (Backend::Local(_), None) => self.presign_gateway(base, "PUT", key, headers, expires_in, now),
+            (Backend::S3(s3), _) => s3.presign("PUT", key, headers, expires_in, now),
         }
+    }
+
+    /// `{gateway_path}/{key}`, decoded.
+    fn gateway_object_path(&self, key: &str) -> String {
+        let mut path = String::with_capacity(self.gateway_path.len() + 1 + key.len());
+        for part in [self.gateway_path.as_str(), "/", key] {
+            path.push_str(part);
+        }
+        path
     }
 
     /// A URL on the gateway itself, signed with the gateway's key.
@@ -140,10 +176,7 @@ impl Storage {
         expires_in: u32,
         now: OffsetDateTime,
     ) -> String {
-        let mut path = String::with_capacity(self.gateway_path.len() + 1 + key.len());
-        for part in [self.gateway_path.as_str(), "/", key] {
-            path.push_str(part);
-        }
+        let path = self.gateway_object_path(key);
         self.gateway_signer.presign_url(
             &PresignRequest {
                 method,
@@ -162,6 +195,17 @@ impl Storage {
         match &self.backend {
             Backend::Local(_) => base.join(&[&self.gateway_path, "/", key]),
             Backend::S3(s3) => s3.public_url(key),
+        }
+    }
+
+    /// What the store holds as `key`, `None` when nothing. The local store keeps no
+    /// checksum: [`LocalStore::sha256`] computes one when it is asked for.
+    pub async fn head_object(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        match &self.backend {
+            Backend::Local(l) => {
+                Ok(l.meta(key).await.map(|meta| StoredObject { meta, checksum_sha256: None }))
+            }
+            Backend::S3(s3) => multipart::head_s3(s3, key).await,
         }
     }
 

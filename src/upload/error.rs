@@ -35,6 +35,12 @@ pub enum ApiError {
     AuthUnavailable,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// The key named is not in the caller's namespace (`field` is the dialect's name for it).
+    KeyOutsideNamespace { field: &'static str },
+    /// No object is stored under the key named.
+    ObjectNotFound,
+    /// The stored object differs from what the request says (size, type or checksum).
+    ObjectMismatch { field: &'static str, message: String },
     /// Anything on our side.
     Internal(String),
 }
@@ -44,7 +50,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::MissingApiKey | ApiError::InvalidApiKey => 401,
-            ApiError::NonGatewayHost => 403,
+            ApiError::NonGatewayHost | ApiError::KeyOutsideNamespace { .. } => 403,
+            ApiError::ObjectNotFound => 404,
+            ApiError::ObjectMismatch { .. } => 409,
             ApiError::MalformedBody(_)
             | ApiError::InvalidField { .. }
             | ApiError::UnsupportedContentType
@@ -62,7 +70,9 @@ impl ApiError {
     /// The field the error is about, when there is one.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            ApiError::InvalidField { field, .. } => Some(field),
+            ApiError::InvalidField { field, .. }
+            | ApiError::KeyOutsideNamespace { field }
+            | ApiError::ObjectMismatch { field, .. } => Some(field),
             ApiError::UnsupportedContentType => Some("content_type"),
             ApiError::InvalidFileSize { .. } => Some("file_size"),
             ApiError::FetchFailed { .. } | ApiError::DestinationBlocked => Some("url"),
@@ -74,7 +84,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MissingApiKey | ApiError::InvalidApiKey => "unauthorized",
-            ApiError::NonGatewayHost => "forbidden",
+            ApiError::NonGatewayHost | ApiError::KeyOutsideNamespace { .. } => "forbidden",
+            ApiError::ObjectNotFound => "not_found",
+            ApiError::ObjectMismatch { .. } => "conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::BodyTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -100,6 +112,11 @@ impl ApiError {
                 format!("Request body exceeds the {limit}-byte limit")
             }
             ApiError::MethodNotAllowed => "Method not allowed; use POST".into(),
+            ApiError::KeyOutsideNamespace { field } => {
+                format!("{field} is not in this API key's namespace")
+            }
+            ApiError::ObjectNotFound => "No object is stored under this key".into(),
+            ApiError::ObjectMismatch { field, message } => format!("{field} differs: {message}"),
             ApiError::RateLimited { .. } => "Rate limit exceeded".into(),
             ApiError::FetchFailed { .. } => "Failed to fetch source url".into(),
             ApiError::DestinationBlocked => {

@@ -56,6 +56,8 @@ pub struct MintInput {
     pub checksum_sha256: Option<String>,
     /// Sign `If-None-Match: *`: the URL creates its object once and never replaces it.
     pub create_only: bool,
+    /// The dialect minting, signed into a local-store PUT URL for the upload's event.
+    pub dialect: Option<&'static str>,
 }
 
 /// The result every dialect renders.
@@ -153,7 +155,7 @@ pub fn mint(
                 headers[n] = ("if-none-match", "*");
                 n += 1;
             }
-            storage.presign_put(base, &key, &headers[..n], input.expires_in, now)
+            storage.presign_put(base, &key, &headers[..n], input.dialect, input.expires_in, now)
         }
         // The multipart body's boundary is unknown at mint time, so only host is signed.
         UploadMethod::MultipartPost => {
@@ -190,6 +192,7 @@ mod tests {
             method: UploadMethod::Put,
             checksum_sha256: None,
             create_only: false,
+            dialect: None,
         };
         let a = build_key(&input, &caller, now, None);
         assert!(a.starts_with("uploads/user/12/2026/05/19/"), "{a}");

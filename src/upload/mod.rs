@@ -3,6 +3,7 @@
 //! and signed URLs they get ([`mint`], [`object_key`]).
 
 pub mod auth;
+pub mod complete;
 pub mod error;
 pub mod mint;
 pub mod object_key;

@@ -1,6 +1,7 @@
 //! Test harness: real processes on loopback, temp dirs, no fixed ports, no sleeps used as
 //! synchronisation.
 //!
+//! - [`app`]: [`app::App`], the application that receives and verifies events.
 //! - [`gateway`]: [`Gateway`] starts the built binary with a generated config and kills it on drop.
 //! - [`garage`]: [`garage::Garage`], a real 3-node Garage cluster on 127.0.0.1-3.
 //! - [`origin`]: [`Origin`] is a tiny HTTP/1.1 origin that echoes what it received.
@@ -21,6 +22,7 @@
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
+pub mod app;
 pub mod auth_app;
 pub mod boto3;
 pub mod browser;

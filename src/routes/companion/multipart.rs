@@ -4,6 +4,7 @@
 use pingora::proxy::Session;
 use serde::Deserialize;
 
+use crate::events::{Committed, Source, UPLOAD_SESSION};
 use crate::http_io::{read_body_capped, BodyError};
 use crate::store::BaseUrl;
 
@@ -150,6 +151,17 @@ pub(super) async fn complete(
     let storage = &call.ctx.storage;
     let meta = storage.complete_multipart(&key, upload_id, &parts, call.grant.max_file_size).await?;
     call.ctx.metrics.stored_bytes.with_label_values(&["multipart_complete"]).inc_by(meta.size);
+    let committed = Committed {
+        key: &key,
+        size: meta.size,
+        content_type: &meta.content_type,
+        etag: &meta.etag,
+        checksum_sha256: None,
+        dialect: Some(UPLOAD_SESSION),
+        source: Source::Multipart,
+        request_id: call.rid.as_str(),
+    };
+    call.ctx.upload_completed(committed).await.map_err(CompanionError::Internal)?;
     let location = storage.public_url(&base(call, session)?, &key);
     log::debug!("{} companion: completed {upload_id} as {key} ({} bytes)", call.rid, meta.size);
     Ok(serde_json::json!({ "location": location, "key": key, "bucket": storage.bucket_name() }))

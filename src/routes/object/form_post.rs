@@ -9,6 +9,7 @@ use pingora::proxy::Session;
 use tokio::sync::mpsc;
 
 use crate::content_type::{type_to_store, FALLBACK_TYPE};
+use crate::events::{Committed, Source, UPLOAD_SESSION};
 use crate::form_data::Event;
 use crate::http_io::Reply;
 use crate::request_id::RequestId;
@@ -53,6 +54,18 @@ pub(super) async fn post_form(
     let content_type = type_to_store(post.content_type.as_deref()).unwrap_or(FALLBACK_TYPE);
     let meta = store.commit(done, &post.key, content_type).await.map_err(|e| internal(rid, &post.key, e))?;
     ctx.metrics.stored_bytes.with_label_values(&["form_post"]).inc_by(meta.size);
+    // Form POSTs come from browser upload sessions (Companion's /s3/params).
+    let committed = Committed {
+        key: &post.key,
+        size: meta.size,
+        content_type,
+        etag: &meta.etag,
+        checksum_sha256: None,
+        dialect: Some(UPLOAD_SESSION),
+        source: Source::FormPost,
+        request_id: rid.as_str(),
+    };
+    ctx.upload_completed(committed).await.map_err(|_| S3Error::INTERNAL)?;
     Ok(success(ctx, session, &post, &meta.etag))
 }
 

@@ -6,6 +6,8 @@
 use tokio::sync::mpsc;
 
 use crate::content_type::type_for_key;
+use crate::dialect::Dialect;
+use crate::events::{Committed, Source};
 use crate::form_data::Event;
 use crate::http_io::Reply;
 use crate::request_id::RequestId;
@@ -42,6 +44,18 @@ pub(super) async fn post_object(
     let done = spool.finish().await.map_err(|e| internal(rid, key, format!("fsync: {e}")))?;
     let meta = ctx.storage.commit(done, key, type_for_key(key)).await.map_err(|e| internal(rid, key, e))?;
     ctx.metrics.stored_bytes.with_label_values(&["multipart"]).inc_by(meta.size);
+    // Only memories mints multipart POST URLs.
+    let committed = Committed {
+        key,
+        size: meta.size,
+        content_type: &meta.content_type,
+        etag: &meta.etag,
+        checksum_sha256: None,
+        dialect: Some(Dialect::Memories.name()),
+        source: Source::Relay,
+        request_id: rid.as_str(),
+    };
+    ctx.upload_completed(committed).await.map_err(|_| S3Error::INTERNAL)?;
     Ok(Reply::empty(204))
 }
 

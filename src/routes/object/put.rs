@@ -7,12 +7,15 @@
 use pingora::proxy::Session;
 
 use crate::content_type::type_to_store;
+use crate::dialect::Dialect;
+use crate::events::{Committed, Source};
 use crate::http_io::{declared_length, header_bytes, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::sigv4::percent_decode_str;
 use crate::store::{
-    LocalStore, MultipartError, PartSink, Spool, SpoolError, Spooled, MAX_PART_NUMBER, MAX_PART_SIZE,
+    LocalStore, MultipartError, PartSink, Spool, SpoolError, Spooled, DIALECT_PARAM, MAX_PART_NUMBER,
+    MAX_PART_SIZE,
 };
 
 use super::super::context::RouteContext;
@@ -58,6 +61,17 @@ pub(super) async fn put_object(
     };
     let meta = meta.ok_or(S3Error::PRECONDITION_FAILED)?;
     ctx.metrics.stored_bytes.with_label_values(&["put"]).inc_by(meta.size);
+    let committed = Committed {
+        key,
+        size: meta.size,
+        content_type: &content_type,
+        etag: &meta.etag,
+        checksum_sha256: checksum.as_ref().map(|(_, sent)| sent.as_str()),
+        dialect: url_dialect(session),
+        source: Source::Put,
+        request_id: rid.as_str(),
+    };
+    ctx.upload_completed(committed).await.map_err(|_| S3Error::INTERNAL)?;
     let reply = Reply::empty(200).header_str(http::header::ETAG, &meta.etag);
     Ok(match checksum {
         Some((_, sent)) => reply.header_str(X_AMZ_CHECKSUM_SHA256, &sent),
@@ -94,11 +108,20 @@ pub(super) fn is_upload_part(session: &Session) -> bool {
     query_params(query).any(|(name, _)| name == "partNumber" || name == "uploadId")
 }
 
-/// Whether the query carries anything but the `X-Amz-*` authentication parameters: a
-/// plain object PUT never does (a part URL with its names re-encoded must not land here).
+/// Whether the query carries anything but the `X-Amz-*` authentication parameters and our
+/// own dialect tag: a plain object PUT never does (a part URL with its names re-encoded must
+/// not land here).
 pub(super) fn has_operation_params(session: &Session) -> bool {
     let query = session.req_header().uri.query().unwrap_or("");
-    query_params(query).any(|(name, _)| !name.starts_with("X-Amz-"))
+    query_params(query).any(|(name, _)| !name.starts_with("X-Amz-") && name != DIALECT_PARAM)
+}
+
+/// The dialect the (verified) URL names, when it is one of ours.
+fn url_dialect(session: &Session) -> Option<&'static str> {
+    let query = session.req_header().uri.query().unwrap_or("");
+    let (_, value) = query_params(query).find(|(name, _)| name == DIALECT_PARAM)?;
+    let value = percent_decode_str(value)?;
+    Dialect::ALL.into_iter().map(Dialect::name).find(|n| *n == value)
 }
 
 pub(super) async fn put_part(

@@ -22,6 +22,7 @@ pub use error::MultipartError;
 pub(crate) use local::LocalUploads;
 pub(crate) use local::PartSink;
 pub use rules::{MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE};
+pub(crate) use s3::head as head_s3;
 pub use xml::parse_complete_request;
 
 use time::OffsetDateTime;

@@ -9,7 +9,7 @@ use super::rules::{quoted, select_parts, MAX_PART_NUMBER};
 use super::xml::{complete_body, elements, first_text, root_name};
 use super::{MultipartError, PartInfo};
 use crate::sigv4::HeaderSignRequest;
-use crate::store::{ObjectMeta, S3Store, StoreError};
+use crate::store::{ObjectMeta, S3Store, StoreError, StoredObject};
 
 /// The largest answer read from the bucket: a ListParts page of 1000 parts is ~200 KB.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -190,14 +190,10 @@ pub async fn complete(
 /// The object exists already, so a failed HEAD does not fail the complete.
 async fn content_type(s3: &S3Store, key: &str) -> String {
     let fallback = "application/octet-stream".to_string();
-    match call(s3, Method::HEAD, key, &[], &[], Vec::new()).await {
-        Ok(a) if (200..300).contains(&a.status) => a
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map_or(fallback, str::to_owned),
-        Ok(a) => {
-            log::warn!("HEAD {key} after complete answered {}", a.status);
+    match head(s3, key).await {
+        Ok(Some(o)) => o.meta.content_type,
+        Ok(None) => {
+            log::warn!("HEAD {key} after complete: no such object");
             fallback
         }
         Err(e) => {
@@ -205,6 +201,34 @@ async fn content_type(s3: &S3Store, key: &str) -> String {
             fallback
         }
     }
+}
+
+/// HeadObject, asking for the stored checksum too: `None` when there is no such object.
+pub async fn head(s3: &S3Store, key: &str) -> Result<Option<StoredObject>, StoreError> {
+    let answer = call(s3, Method::HEAD, key, &[], &[("x-amz-checksum-mode", "ENABLED")], Vec::new())
+        .await
+        .map_err(|e| match e {
+            MultipartError::Store(e) => e,
+            other => StoreError::Unreachable(other.to_string()),
+        })?;
+    if answer.status == 404 {
+        return Ok(None);
+    }
+    if !(200..300).contains(&answer.status) {
+        return Err(StoreError::Refused { status: answer.status, body: format!("HEAD {key}") });
+    }
+    let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let size = header("content-length").and_then(|v| v.trim().parse().ok()).ok_or_else(|| {
+        StoreError::Refused { status: answer.status, body: format!("HEAD {key}: no Content-Length") }
+    })?;
+    Ok(Some(StoredObject {
+        meta: ObjectMeta {
+            content_type: header("content-type").unwrap_or_else(|| "application/octet-stream".into()),
+            size,
+            etag: header("etag").map(|e| quoted(&e)).unwrap_or_default(),
+        },
+        checksum_sha256: header("x-amz-checksum-sha256"),
+    }))
 }
 
 /// AbortMultipartUpload: `DELETE /key?uploadId=`.
