@@ -71,7 +71,10 @@ impl Garage {
         }
         let first = &nodes[0];
         for other in &nodes[1..] {
-            g.cli(first, &["node", "connect", &other.id]);
+            // A node's S3 port can open before its RPC listener: retry until it connects.
+            wait_until(&format!("garage to connect to {}", other.id), Duration::from_secs(60), || {
+                g.try_cli(first, &["node", "connect", &other.id]).is_ok()
+            });
         }
         for n in &nodes {
             let hex = n.id.split('@').next().unwrap_or_default();
@@ -86,6 +89,7 @@ impl Garage {
         }
         g.nodes = nodes;
         g.wait_healthy(None);
+        g.wait_fully_connected();
         g.cli(&g.nodes[0], &["key", "import", "--yes", "-n", "fleet", GARAGE_KEY_ID, GARAGE_SECRET]);
         g.cli(&g.nodes[0], &["bucket", "create", "media"]);
         g.cli(&g.nodes[0], &["bucket", "allow", "--read", "--write", "--owner", "media", "--key", "fleet"]);
@@ -132,19 +136,31 @@ impl Garage {
         let addr: SocketAddr = format!("{}:{}", n.ip, self.s3_port).parse().expect("addr");
         let log_path = n.dir.join("garage.log");
         let child = n.child.as_mut().expect("child");
-        wait_until(&format!("garage {} to listen", n.ip), Duration::from_secs(60), || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "garage {addr} exited with {status}:\n{}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                );
+                panic!("garage {addr} exited with {status}:\n{}", log());
             }
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        });
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "garage {addr} not listening after 120 s:\n{}",
+                log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Run the CLI against node `n`; panics with its output when it fails.
     pub fn cli(&self, n: &GarageNode, args: &[&str]) -> String {
+        self.try_cli(n, args).unwrap_or_else(|e| panic!("garage {args:?}: {e}"))
+    }
+
+    /// Run the CLI against node `n`: its stdout, or its output when it fails.
+    pub fn try_cli(&self, n: &GarageNode, args: &[&str]) -> Result<String, String> {
         let out = Command::new(garage_bin())
             .arg("-c")
             .arg(Self::config_path(n))
@@ -153,8 +169,11 @@ impl Garage {
             .output()
             .expect("garage cli");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "garage {args:?}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
-        text
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("{text}\n{}", String::from_utf8_lossy(&out.stderr)))
+        }
     }
 
     pub fn s3_addr(&self, i: usize) -> SocketAddr {
@@ -175,6 +194,32 @@ impl Garage {
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
         out.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// The admin API's cluster health as node `i` sees it (`/v2/GetClusterHealth`).
+    pub fn cluster_health(&self, i: usize) -> Option<serde_json::Value> {
+        use std::io::{Read, Write};
+        let addr: SocketAddr = format!("{}:{}", self.nodes[i].ip, self.admin_port).parse().ok()?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let req = "GET /v2/GetClusterHealth HTTP/1.1\r\nhost: garage\r\nauthorization: Bearer fleet-admin-token\r\nconnection: close\r\n\r\n";
+        s.write_all(req.as_bytes()).ok()?;
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        serde_json::from_str(out.split("\r\n\r\n").nth(1)?).ok()
+    }
+
+    /// Wait until every node sees every other connected and every partition fully up: only
+    /// then can any one node be lost without losing quorum.
+    pub fn wait_fully_connected(&self) {
+        let n = self.nodes.len() as u64;
+        for i in 0..self.nodes.len() {
+            wait_until(&format!("garage node {i} connected to all"), Duration::from_secs(60), || {
+                self.cluster_health(i).is_some_and(|h| {
+                    h["connectedNodes"].as_u64() == Some(n) && h["partitionsAllOk"] == h["partitions"]
+                })
+            });
+        }
     }
 
     /// Wait until every running node (all but `except`) reports 200 on `/health`.
