@@ -8,7 +8,7 @@
 //!
 //! The routes call [`Events::record`] after a commit and before they answer; the binary runs
 //! [`EventDelivery`] as a background service and serves [`EventsAdmin`] on the metrics
-//! listener. The contract for receivers is `docs/events.md`.
+//! listener. The contract for receivers is in README.md, "Put it in front of your app".
 
 pub mod delivery;
 pub mod event;
