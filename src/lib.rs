@@ -18,12 +18,14 @@ pub mod config;
 mod content_type;
 mod decimal;
 mod dialect;
+pub mod edge;
 mod form_data;
 #[cfg(test)]
 mod fuzz;
 mod gateway;
 mod http_io;
 mod metrics;
+pub mod refusals;
 mod request_id;
 mod routes;
 mod s3_error;

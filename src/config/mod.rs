@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod file;
+mod limits;
 mod origin_pool;
 mod routes;
 mod server;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
+pub use limits::{auto_max_connections, LimitsConfig, UploadBodyConfig, RESERVED_FDS};
 pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };
@@ -51,6 +53,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// Pass-through origin selection, retries and health.
     pub origin_pool: OriginPoolConfig,
+    /// Connection caps and header/keep-alive deadlines.
+    pub limits: LimitsConfig,
     /// The upload routes' keys, at the same level of the file.
     pub routes: RoutesConfig,
 }
@@ -83,6 +87,7 @@ impl Config {
             origin_timeouts: f.origin_timeouts,
             server: f.server,
             origin_pool: f.origin_pool,
+            limits: f.limits,
             routes,
         })
     }

@@ -27,6 +27,7 @@ impl Config {
         check_logging(&self.logging)?;
         check_origin_timeouts(&self.origin_timeouts)?;
         self.origin_pool.validate(self.origin.len())?;
+        self.limits.validate()?;
         self.routes = self.routes.validate()?;
         Ok(self)
     }
@@ -48,6 +49,7 @@ impl RoutesConfig {
         check_cors(&self.cors)?;
         check_from_url(&self.from_url)?;
         check_upload_sessions(&self.upload_sessions)?;
+        self.upload_body.validate()?;
         Ok(self)
     }
 }
