@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,6 +32,13 @@ use crate::refusals::{Reason, Refusals};
 
 const TIMEOUT_RESPONSE: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// Nothing new from the hooks.
+const WAITING: u8 = 0;
+/// A request's headers are in.
+const IN_REQUEST: u8 = 1;
+/// The answer is sent; the connection may carry another request.
+const RESPONSE_DONE: u8 = 2;
 
 /// Where the connection is in its request cycle, as far as the header deadline cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +67,9 @@ struct HeaderClock {
 pub struct EdgeStream {
     inner: L4Stream,
     clock: Option<HeaderClock>,
-    /// Set by the hooks: true while the connection waits for a request's headers.
-    awaiting_headers: AtomicBool,
+    /// Set by the hooks ([`IN_REQUEST`], [`RESPONSE_DONE`]); the reader takes
+    /// [`RESPONSE_DONE`] back to [`WAITING`] as it starts the idle phase.
+    signal: AtomicU8,
     refusals: Arc<Refusals>,
 }
 
@@ -81,7 +89,7 @@ impl EdgeStream {
             bytes: 0,
             counted_answer: false,
         });
-        Self { inner, clock, awaiting_headers: AtomicBool::new(true), refusals }
+        Self { inner, clock, signal: AtomicU8::new(WAITING), refusals }
     }
 
     fn peer(&self) -> String {
@@ -95,14 +103,14 @@ impl EdgeStream {
 /// The request's headers are in: the deadline stops (called from `early_request_filter`).
 pub fn mark_request_started(stream: Option<&pingora::protocols::Stream>) {
     if let Some(s) = stream.and_then(|s| (**s).as_any().downcast_ref::<EdgeStream>()) {
-        s.awaiting_headers.store(false, Ordering::Relaxed);
+        s.signal.store(IN_REQUEST, Ordering::Relaxed);
     }
 }
 
 /// The answer is sent: the next request's header phase begins (called from `logging`).
 pub fn mark_response_done(stream: Option<&pingora::protocols::Stream>) {
     if let Some(s) = stream.and_then(|s| (**s).as_any().downcast_ref::<EdgeStream>()) {
-        s.awaiting_headers.store(true, Ordering::Relaxed);
+        s.signal.store(RESPONSE_DONE, Ordering::Relaxed);
     }
 }
 
@@ -113,18 +121,22 @@ impl AsyncRead for EdgeStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        let awaiting = this.awaiting_headers.load(Ordering::Relaxed);
         let Some(clock) = &mut this.clock else {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         };
-        match (awaiting, clock.phase) {
-            (false, Phase::Expired) | (true, Phase::Expired) => return Poll::Ready(Ok(())),
-            (false, _) => clock.phase = Phase::Request,
-            (true, Phase::Request) => {
+        if clock.phase == Phase::Expired {
+            return Poll::Ready(Ok(()));
+        }
+        // The hooks may have run several times since the last read (a GET reads nothing
+        // after its headers): the latest signal says where the connection is now.
+        match this.signal.load(Ordering::Relaxed) {
+            IN_REQUEST => clock.phase = Phase::Request,
+            RESPONSE_DONE => {
+                this.signal.store(WAITING, Ordering::Relaxed);
                 clock.phase = Phase::Idle;
                 clock.counted_answer = false;
             }
-            (true, _) => {}
+            _ => {}
         }
         match clock.phase {
             Phase::Headers => {
@@ -171,9 +183,13 @@ impl EdgeStream {
     /// Pingora answers unparsable headers itself (400) before any hook runs: an answer
     /// written while headers are awaited is one of those, counted once per request.
     fn note_early_answer(&mut self, status: [u8; 3]) {
-        let awaiting = self.awaiting_headers.load(Ordering::Relaxed);
         let Some(clock) = &mut self.clock else { return };
-        if !awaiting || clock.counted_answer || clock.phase == Phase::Expired {
+        let in_request = match self.signal.load(Ordering::Relaxed) {
+            IN_REQUEST => true,
+            RESPONSE_DONE => false,
+            _ => clock.phase == Phase::Request,
+        };
+        if in_request || clock.counted_answer || clock.phase == Phase::Expired {
             return;
         }
         clock.counted_answer = true;
