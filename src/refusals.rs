@@ -130,11 +130,12 @@ impl Refusals {
         let now = now_secs();
         for (reason, slot) in Reason::ALL.iter().zip(&self.slots) {
             let last = slot.last.load(Ordering::Relaxed);
-            if last < now && slot.suppressed.load(Ordering::Relaxed) > 0 {
-                if slot.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                    let n = slot.suppressed.swap(0, Ordering::Relaxed);
-                    log::warn!(target: "edge", "{}: {n} more not logged since the last line", reason.label());
-                }
+            if last < now
+                && slot.suppressed.load(Ordering::Relaxed) > 0
+                && slot.last.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                let n = slot.suppressed.swap(0, Ordering::Relaxed);
+                log::warn!(target: "edge", "{}: {n} more not logged since the last line", reason.label());
             }
         }
     }

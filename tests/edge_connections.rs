@@ -131,7 +131,7 @@ fn slow_put(
         gw.addr
     );
     s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&vec![b'x'; 100]).unwrap();
+    s.write_all(&[b'x'; 100]).unwrap();
     let start = Instant::now();
     then(&mut s);
     let (text, closed) = read_until_closed(&mut s, Duration::from_secs(15));
@@ -226,7 +226,7 @@ fn running_out_of_descriptors_is_survived_without_a_busy_loop() {
     });
     let log = gw.log();
     let lines = log.lines().filter(|l| l.contains("fd_exhausted")).count();
-    assert!(lines >= 1 && lines <= 20, "{lines} fd_exhausted lines:\n{log}");
+    assert!((1..=20).contains(&lines), "{lines} fd_exhausted lines:\n{log}");
 }
 
 #[test]

@@ -99,6 +99,40 @@ fn check_secs(field: &str, v: u64) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
+    use crate::config::Config;
+
+    const MIN: &str = "listen: 127.0.0.1:8080\nstorage:\n  local:\n    root: /tmp/x\n";
+
+    #[test]
+    fn defaults_are_safe_and_zero_turns_each_off() {
+        let c = Config::from_yaml(MIN).expect("valid");
+        let l = &c.limits;
+        assert_eq!(
+            (l.header_timeout_secs, l.keepalive_timeout_secs, l.max_connections_per_ip),
+            (10, 60, 512)
+        );
+        assert_eq!(l.max_connections, None);
+        let b = c.routes.upload_body;
+        assert_eq!((b.stall_timeout_secs, b.min_bytes_per_sec, b.min_rate_grace_secs), (30, 4096, 30));
+        let off = format!(
+            "{MIN}limits: {{header_timeout_secs: 0, keepalive_timeout_secs: 0, max_connections: 0, max_connections_per_ip: 0}}\nupload_body: {{stall_timeout_secs: 0, min_bytes_per_sec: 0}}\n"
+        );
+        let c = Config::from_yaml(&off).expect("0 is allowed everywhere");
+        assert_eq!(c.limits.max_connections, Some(0));
+    }
+
+    #[test]
+    fn bad_limits_name_their_field() {
+        let field = |y: &str| Config::from_yaml(&format!("{MIN}{y}")).unwrap_err().field;
+        assert_eq!(field("limits: {header_timeout_secs: 86401}\n"), "limits.header_timeout_secs");
+        assert_eq!(field("limits: {keepalive_timeout_secs: 99999999}\n"), "limits.keepalive_timeout_secs");
+        assert_eq!(field("upload_body: {stall_timeout_secs: 86401}\n"), "upload_body.stall_timeout_secs");
+        assert_eq!(field("upload_body: {min_rate_grace_secs: 86401}\n"), "upload_body.min_rate_grace_secs");
+        assert_eq!(field("upload_body: {min_bytes_per_sec: 2000000000}\n"), "upload_body.min_bytes_per_sec");
+        let e = Config::from_yaml(&format!("{MIN}limits: {{header_timeout: 5}}\n")).unwrap_err();
+        assert!(e.to_string().contains("header_timeout"), "{e}");
+    }
+
     #[test]
     fn auto_cap_leaves_a_descriptor_per_connection_and_the_reserve() {
         assert_eq!(auto_max_connections(2048), 992);
