@@ -55,7 +55,10 @@ enum Phase {
 
 struct HeaderClock {
     timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Instant,
+    /// The timer that wakes a read waiting at the deadline: made, or moved, only when a
+    /// header read has to wait, so a request whose headers arrive whole sets no timer.
+    timer: Option<Pin<Box<Sleep>>>,
     phase: Phase,
     /// Bytes read in this header phase.
     bytes: u64,
@@ -84,7 +87,8 @@ impl EdgeStream {
     pub fn new(inner: L4Stream, header_timeout: Option<Duration>, refusals: Arc<Refusals>) -> Self {
         let clock = header_timeout.map(|timeout| HeaderClock {
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: Instant::now() + timeout,
+            timer: None,
             phase: Phase::Headers,
             bytes: 0,
             counted_answer: false,
@@ -140,27 +144,45 @@ impl AsyncRead for EdgeStream {
         }
         match clock.phase {
             Phase::Headers => {
-                if clock.deadline.as_mut().poll(cx).is_ready() {
-                    clock.phase = Phase::Expired;
-                    let bytes = clock.bytes;
-                    let secs = clock.timeout.as_secs_f64();
-                    // Best effort: a client that stopped reading does not get to hold us.
-                    let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
-                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
-                    let peer = this.peer();
-                    this.refusals.record(
-                        Reason::HeaderTimeout,
-                        format_args!("{peer}: no complete request headers in {secs} s ({bytes} bytes)"),
-                    );
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "request header timeout",
-                    )));
-                }
                 let before = buf.filled().len();
                 let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-                clock.bytes += (buf.filled().len() - before) as u64;
-                r
+                let expired = match &r {
+                    Poll::Ready(Ok(())) => {
+                        let n = buf.filled().len() - before;
+                        clock.bytes += n as u64;
+                        // Bytes arriving never move the deadline.
+                        n > 0 && Instant::now() >= clock.deadline
+                    }
+                    Poll::Ready(Err(_)) => false,
+                    Poll::Pending => {
+                        let deadline = clock.deadline;
+                        let timer = match &mut clock.timer {
+                            Some(t) => {
+                                if t.deadline() != deadline {
+                                    t.as_mut().reset(deadline);
+                                }
+                                t
+                            }
+                            none => none.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                        };
+                        timer.as_mut().poll(cx).is_ready()
+                    }
+                };
+                if !expired {
+                    return r;
+                }
+                clock.phase = Phase::Expired;
+                let bytes = clock.bytes;
+                let secs = clock.timeout.as_secs_f64();
+                // Best effort: a client that stopped reading does not get to hold us.
+                let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
+                let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                let peer = this.peer();
+                this.refusals.record(
+                    Reason::HeaderTimeout,
+                    format_args!("{peer}: no complete request headers in {secs} s ({bytes} bytes)"),
+                );
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "request header timeout")))
             }
             Phase::Idle => {
                 let before = buf.filled().len();
@@ -169,8 +191,7 @@ impl AsyncRead for EdgeStream {
                 if n > 0 {
                     clock.phase = Phase::Headers;
                     clock.bytes = n as u64;
-                    let at = Instant::now() + clock.timeout;
-                    clock.deadline.as_mut().reset(at);
+                    clock.deadline = Instant::now() + clock.timeout;
                 }
                 r
             }
