@@ -19,6 +19,7 @@ pub mod config;
 mod content_type;
 mod decimal;
 mod dialect;
+pub mod edge;
 pub mod events;
 mod form_data;
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod fuzz;
 mod gateway;
 mod http_io;
 mod metrics;
+pub mod refusals;
 mod request_id;
 mod routes;
 mod s3_error;

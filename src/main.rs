@@ -98,12 +98,57 @@ fn watch_sighup(reloader: Option<presign_gateway::KeyReloader>) -> Result<(), St
 
 /// RUST_LOG wins; else the config's level. Pingora's own health-check line dumps the whole
 /// peer configuration: ours (one short line) replaces it.
+/// Warnings and errors go through [`LimitedLogger`](presign_gateway::edge::log_limit), so no
+/// client can fill the disk with them.
 fn init_logging(level: &str) {
     let level = format!("{level},pingora_load_balancing=error");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let logger = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).build();
+    let max = logger.filter();
+    if log::set_boxed_logger(Box::new(presign_gateway::edge::log_limit::LimitedLogger::new(logger))).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// Raise the descriptor limit and size the connection caps from it.
+fn edge_settings(cfg: &Config) -> presign_gateway::edge::EdgeSettings {
+    let soft = match presign_gateway::edge::fd_limit::raise() {
+        Ok(l) => {
+            log::info!(
+                "file descriptors: soft limit {} (was {}), hard limit {}",
+                l.soft,
+                l.soft_before,
+                l.hard
+            );
+            l.soft
+        }
+        Err(e) => {
+            let soft = presign_gateway::edge::fd_limit::soft();
+            log::warn!("file descriptors: cannot raise the soft limit ({e}); it stays {soft}");
+            soft
+        }
+    };
+    let l = &cfg.limits;
+    let max_connections =
+        l.max_connections.unwrap_or_else(|| presign_gateway::config::auto_max_connections(soft));
+    if max_connections == 0 || max_connections > soft.saturating_sub(presign_gateway::config::RESERVED_FDS) {
+        log::warn!(
+            "limits.max_connections {max_connections} leaves too few of the {soft} file descriptors for upstream sockets and files"
+        );
+    }
+    log::info!(
+        "connections: at most {max_connections} at once, {} per client address (0: no cap)",
+        l.max_connections_per_ip
+    );
+    presign_gateway::edge::EdgeSettings {
+        max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        header_timeout: (l.header_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(l.header_timeout_secs)),
+    }
 }
 
 fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
+    let edge = edge_settings(cfg);
     let (gateway, origin_health) = Gateway::from_config(cfg).map_err(|e| e.to_string())?;
     let conf = ServerConf {
         threads: cfg.threads,
@@ -135,9 +180,15 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     let metrics = gateway.uploads().metrics().clone();
     let event_delivery = gateway.uploads().event_delivery();
     let events_admin = gateway.uploads().events_admin();
-    let mut proxy = pingora::proxy::http_proxy_service(&server.configuration, gateway);
-    proxy.add_tcp(&cfg.listen);
-    server.add_service(proxy);
+    let refusals = gateway.uploads().refusals().clone();
+    let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+    server.add_service(presign_gateway::edge::EdgeService::new(
+        "gateway",
+        &cfg.listen,
+        proxy,
+        edge,
+        refusals,
+    ));
     server.add_service(origin_health);
     if let Some(delivery) = event_delivery {
         server.add_service(delivery);

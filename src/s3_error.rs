@@ -30,6 +30,12 @@ impl S3Error {
     pub const BODY_LONGER_THAN_DECLARED: Self =
         Self::fixed(400, "IncompleteBody", "The body is larger than the Content-Length");
     pub const BODY_CUT_OFF: Self = Self::fixed(400, "IncompleteBody", "The request body was cut off");
+    /// S3's answer to a body that stalls (here also: one below the minimum rate).
+    pub const REQUEST_TIMEOUT: Self = Self::fixed(
+        400,
+        "RequestTimeout",
+        "Your socket connection to the server was not read from or written to within the timeout period.",
+    );
     pub const BODY_SHORTER_THAN_DECLARED: Self = Self::fixed(
         400,
         "IncompleteBody",

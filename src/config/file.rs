@@ -12,6 +12,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::limits::LimitsConfig;
 use super::origin_pool::OriginPoolConfig;
 use super::routes::RoutesConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
@@ -34,11 +35,22 @@ pub(super) struct ServerPart {
     pub server: ServerSettings,
     #[serde(default)]
     pub origin_pool: OriginPoolConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// The keys of [`ServerPart`], which [`RoutesPart`] passes over.
-pub(super) const SERVER_KEYS: [&str; 8] =
-    ["listen", "origin", "threads", "metrics", "logging", "origin_timeouts", "server", "origin_pool"];
+pub(super) const SERVER_KEYS: [&str; 9] = [
+    "listen",
+    "origin",
+    "threads",
+    "metrics",
+    "logging",
+    "origin_timeouts",
+    "server",
+    "origin_pool",
+    "limits",
+];
 
 fn default_threads() -> usize {
     2

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod events;
 mod file;
+mod limits;
 mod origin_pool;
 mod routes;
 mod server;
@@ -20,6 +21,7 @@ mod validate;
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
 pub use events::{EventsConfig, MIN_EVENTS_SECRET_LEN};
+pub use limits::{auto_max_connections, LimitsConfig, UploadBodyConfig, RESERVED_FDS};
 pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };
@@ -53,6 +55,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// Pass-through origin selection, retries and health.
     pub origin_pool: OriginPoolConfig,
+    /// Connection caps and header/keep-alive deadlines.
+    pub limits: LimitsConfig,
     /// The upload routes' keys, at the same level of the file.
     pub routes: RoutesConfig,
 }
@@ -85,6 +89,7 @@ impl Config {
             origin_timeouts: f.origin_timeouts,
             server: f.server,
             origin_pool: f.origin_pool,
+            limits: f.limits,
             routes,
         })
     }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::auth::AuthConfig;
 use super::events::EventsConfig;
+use super::limits::UploadBodyConfig;
 use super::storage::StorageConfig;
 use super::ConfigError;
 
@@ -61,6 +62,9 @@ pub struct RoutesConfig {
     /// What every gateway of the fleet must agree on, checked at start-up.
     #[serde(default)]
     pub fleet: FleetConfig,
+    /// How slowly an upload body may arrive before it is aborted.
+    #[serde(default)]
+    pub upload_body: UploadBodyConfig,
 }
 
 /// `fleet:`: the fingerprints (`presign-gateway` logs and exports its own) that this

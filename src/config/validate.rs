@@ -27,6 +27,7 @@ impl Config {
         check_logging(&self.logging)?;
         check_origin_timeouts(&self.origin_timeouts)?;
         self.origin_pool.validate(self.origin.len())?;
+        self.limits.validate()?;
         self.routes = self.routes.validate()?;
         Ok(self)
     }
@@ -51,6 +52,7 @@ impl RoutesConfig {
         if let Some(events) = &self.events {
             events.check()?;
         }
+        self.upload_body.validate()?;
         Ok(self)
     }
 }

@@ -17,6 +17,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, Result};
 
 use crate::config::{Config, ConfigError};
+use crate::edge::RequestTimeouts;
 use crate::routes::{RequestInfo, UploadRoutes};
 
 use pool::{OriginPool, Upstream};
@@ -25,6 +26,8 @@ pub struct Gateway {
     uploads: UploadRoutes,
     origins: OriginPool,
     access_log: bool,
+    /// Header deadline marks, keep-alive idle and body read timeouts (`crate::edge`).
+    timeouts: RequestTimeouts,
 }
 
 /// Per-request state: what the upload routes learned, and when the request started.
@@ -40,7 +43,8 @@ impl Gateway {
     pub fn from_config(cfg: &Config) -> Result<(Self, OriginHealthService), ConfigError> {
         let uploads = UploadRoutes::from_config(&cfg.routes)?;
         let (origins, health) = OriginPool::from_config(cfg, uploads.metrics())?;
-        Ok((Self { uploads, origins, access_log: cfg.logging.access_log }, health))
+        let timeouts = RequestTimeouts::from_config(cfg);
+        Ok((Self { uploads, origins, access_log: cfg.logging.access_log, timeouts }, health))
     }
 
     pub fn uploads(&self) -> &UploadRoutes {
@@ -76,6 +80,12 @@ impl ProxyHttp for Gateway {
     /// (disabled: it never compresses) that still costs a module context per request; the
     /// gateway never turns compression on, so responses are byte-for-byte the same without it.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
+    /// Headers are in: the connection's deadlines move on to this request (`crate::edge`).
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> Result<()> {
+        self.timeouts.on_request(session);
+        Ok(())
+    }
 
     /// In this phase the upload routes answer; by default the request moves on to the origin.
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> Result<bool> {
@@ -158,6 +168,7 @@ impl ProxyHttp for Gateway {
 
     /// Metrics for every request; one access-log line when enabled.
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Self::CTX) {
+        RequestTimeouts::on_response_done(session);
         let status = session.response_written().map(|h| h.status.as_u16()).unwrap_or(0);
         let route = if ctx.info.route.is_empty() { "proxy" } else { ctx.info.route };
         let elapsed = ctx.start.elapsed();

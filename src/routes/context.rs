@@ -14,6 +14,7 @@ use crate::dialect::Dialect;
 use crate::events::Events;
 use crate::http_io::{header_bytes, read_body_capped, request_host, BodyError, Cors, Reply};
 use crate::metrics::Metrics;
+use crate::refusals::Refusals;
 use crate::store::{BaseUrl, Storage};
 use crate::upload::auth::{Authenticator, Caller, DelegatedAuth, KeyStore};
 use crate::upload::error::ApiError;
@@ -37,6 +38,10 @@ pub(crate) struct RouteContext {
     /// Lowercase hosts allowed on upload routes; empty: any.
     gateway_hosts: Vec<String>,
     public_base: Option<BaseUrl>,
+    /// How slowly an upload body may arrive.
+    pub upload_body: crate::config::UploadBodyConfig,
+    /// Bodies ended for their pace, by reason (shared with the listener's refusals).
+    pub refusals: Arc<Refusals>,
 }
 
 impl RouteContext {
@@ -59,12 +64,14 @@ impl RouteContext {
             storage: Storage::from_config(&cfg.storage)?,
             cors: Cors::new(&cfg.cors.allowed_origins),
             limiter: RateLimiter::from_config(&cfg.rate_limit, &metrics)?,
-            metrics,
             events,
             max_json_body: cfg.max_json_body,
             create_only: cfg.create_only,
             gateway_hosts: cfg.gateway_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             public_base,
+            upload_body: cfg.upload_body,
+            refusals: Refusals::new(&metrics),
+            metrics,
         })
     }
 

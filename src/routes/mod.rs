@@ -134,6 +134,12 @@ impl UploadRoutes {
         &self.ctx.metrics
     }
 
+    /// Connections and bodies ended for breaking a limit, counted in [`Self::metrics`]; the
+    /// binary's listener records into the same set.
+    pub fn refusals(&self) -> &Arc<crate::refusals::Refusals> {
+        &self.ctx.refusals
+    }
+
     /// A handle that reloads the API key file (the binary calls it on SIGHUP); `None` in
     /// delegated-auth mode, where the application owns the keys.
     pub fn key_reloader(&self) -> Option<crate::upload::auth::KeyReloader> {

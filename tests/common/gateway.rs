@@ -42,6 +42,8 @@ pub struct GatewayOpts {
     /// Cap the size of any file the gateway writes (RLIMIT_FSIZE, in KiB), with SIGXFSZ
     /// ignored: writes past it fail like a full disk.
     pub file_size_limit_kb: Option<u64>,
+    /// Lower the gateway's file descriptor limit (RLIMIT_NOFILE, soft and hard).
+    pub fd_limit: Option<u64>,
     /// Pingora's drain window (default 1 s).
     pub grace_secs: Option<u64>,
     /// Write no `api_keys:` (delegated auth, or keys only in an `api_keys_file`).
@@ -140,13 +142,19 @@ impl Gateway {
 }
 
 fn spawn_gateway(opts: &GatewayOpts, conf: &Path, log: &Path) -> Child {
-    let mut cmd = match opts.file_size_limit_kb {
-        Some(kb) => {
-            let mut c = Command::new("sh");
-            c.arg("-c").arg(format!("trap '' XFSZ; ulimit -f {kb}; exec \"$0\" \"$@\"")).arg(bin());
-            c
-        }
-        None => Command::new(bin()),
+    let mut limits = String::new();
+    if let Some(kb) = opts.file_size_limit_kb {
+        limits.push_str(&format!("trap '' XFSZ; ulimit -f {kb}; "));
+    }
+    if let Some(n) = opts.fd_limit {
+        limits.push_str(&format!("ulimit -n {n}; "));
+    }
+    let mut cmd = if limits.is_empty() {
+        Command::new(bin())
+    } else {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!("{limits}exec \"$0\" \"$@\"")).arg(bin());
+        c
     };
     cmd.arg("-c").arg(conf).stdout(Stdio::null());
     // A fresh log per attempt: an earlier attempt's "in use" must not count against this one.

@@ -7,6 +7,7 @@
 //! - [`origin`]: [`Origin`] is a tiny HTTP/1.1 origin that echoes what it received.
 //! - [`redis`]: [`redis::Redis`], a real redis-server on a Unix socket.
 //! - [`s3s`]: [`S3sFs`] starts a real `s3s-fs` server with bucket `media`.
+//! - [`edge_clients`]: sockets from a chosen loopback address, closes, descriptor counts.
 //! - [`ports`]: child processes on fresh ports with a retry when the bind fails, dead ports,
 //!   and waits on conditions.
 //! - [`http_client`]: client helpers.
@@ -26,6 +27,7 @@ pub mod app;
 pub mod auth_app;
 pub mod boto3;
 pub mod browser;
+pub mod edge_clients;
 pub mod fetch_server;
 pub mod form;
 pub mod garage;

@@ -48,7 +48,7 @@ pub(super) async fn post_form(
     let form = FormStream::new(rx, &boundary(session)?)?;
     crate::http_io::continue_if_expected(session).await;
     let form = receive(ctx, store, form, rid);
-    let ((), received) = tokio::join!(pump_body(session, tx, cap + MAX_FIELD_BYTES as u64), form);
+    let ((), received) = tokio::join!(pump_body(ctx, session, tx, cap + MAX_FIELD_BYTES as u64), form);
     let (post, done) = received?;
     // `check` refused a type with no stored form, so the fallback is never taken.
     let content_type = type_to_store(post.content_type.as_deref()).unwrap_or(FALLBACK_TYPE);

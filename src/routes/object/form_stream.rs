@@ -7,10 +7,22 @@ use pingora::proxy::Session;
 use tokio::sync::mpsc;
 
 use crate::form_data::{parse_boundary, Event, FormError, Parser, LIMITS};
-use crate::http_io::{declared_length, header_bytes, BodyError};
+use crate::http_io::{declared_length, header_bytes, PaceError, Pacer};
+use crate::refusals::Reason;
 use crate::s3_error::S3Error;
 
-pub(super) type Chunk = Result<Bytes, BodyError>;
+use super::super::context::RouteContext;
+
+pub(super) type Chunk = Result<Bytes, ChunkError>;
+
+/// Why the body pump stopped early.
+#[derive(Debug)]
+pub(super) enum ChunkError {
+    TooLarge,
+    Read,
+    /// Too slow a body ([`Pacer`]).
+    Slow,
+}
 
 /// The boundary of this request's `multipart/form-data` body.
 pub(super) fn boundary(session: &Session) -> Result<String, S3Error> {
@@ -28,21 +40,25 @@ pub(super) fn refuse_declared_over(session: &Session, cap: u64) -> Result<(), S3
     }
 }
 
-/// Read the request body into `tx`, failing the stream past `cap` bytes.
-pub(super) async fn pump_body(session: &mut Session, tx: mpsc::Sender<Chunk>, cap: u64) {
-    let mut total = 0u64;
+/// Read the request body into `tx`, failing the stream past `cap` bytes or when it arrives
+/// too slowly (counted in `ctx.refusals`).
+pub(super) async fn pump_body(ctx: &RouteContext, session: &mut Session, tx: mpsc::Sender<Chunk>, cap: u64) {
+    let mut pacer = Pacer::new(&ctx.upload_body);
     loop {
-        let item = match session.read_request_body().await {
+        let item = match pacer.read(session).await {
             Ok(Some(b)) => {
-                total += b.len() as u64;
-                if total > cap {
-                    Err(BodyError::TooLarge)
+                if pacer.bytes() > cap {
+                    Err(ChunkError::TooLarge)
                 } else {
                     Ok(b)
                 }
             }
             Ok(None) => return,
-            Err(_) => Err(BodyError::Read),
+            Err(PaceError::Read) => Err(ChunkError::Read),
+            Err(PaceError::Slow(reason)) => {
+                record_slow(ctx, session, reason, &pacer);
+                Err(ChunkError::Slow)
+            }
         };
         let stop = item.is_err();
         if tx.send(item).await.is_err() || stop {
@@ -58,6 +74,8 @@ pub(super) enum StreamError {
     TooLarge,
     /// The client went away mid-body.
     Cut,
+    /// The body stalled or fell below the minimum rate.
+    Slow,
     Form(FormError),
 }
 
@@ -66,6 +84,7 @@ impl StreamError {
         match self {
             StreamError::TooLarge => S3Error::ENTITY_TOO_LARGE,
             StreamError::Cut => S3Error::BODY_CUT_OFF,
+            StreamError::Slow => S3Error::REQUEST_TIMEOUT,
             StreamError::Form(e) => S3Error::malformed_post(&e.to_string()),
         }
     }
@@ -94,10 +113,20 @@ impl FormStream {
             }
             match self.rx.recv().await {
                 Some(Ok(chunk)) => self.parser.push(&chunk),
-                Some(Err(BodyError::TooLarge)) => return Err(StreamError::TooLarge),
-                Some(Err(BodyError::Read)) => return Err(StreamError::Cut),
+                Some(Err(ChunkError::TooLarge)) => return Err(StreamError::TooLarge),
+                Some(Err(ChunkError::Read)) => return Err(StreamError::Cut),
+                Some(Err(ChunkError::Slow)) => return Err(StreamError::Slow),
                 None => self.parser.finish(),
             }
         }
     }
+}
+
+/// Count and log (rate-limited) an upload body ended for its pace.
+pub(super) fn record_slow(ctx: &RouteContext, session: &Session, reason: Reason, pacer: &Pacer) {
+    let peer = session.client_addr().map(|a| a.to_string()).unwrap_or_default();
+    ctx.refusals.record(
+        reason,
+        format_args!("{peer} {} bytes in {:.1} s", pacer.bytes(), pacer.elapsed().as_secs_f64()),
+    );
 }

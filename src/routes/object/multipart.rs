@@ -36,7 +36,7 @@ pub(super) async fn post_object(
     let spool = ctx.storage.spool(limit).await.map_err(|e| internal(rid, key, e))?;
     crate::http_io::continue_if_expected(session).await;
     let ((), parsed) =
-        tokio::join!(pump_body(session, tx, limit + FORM_OVERHEAD), spool_file_field(form, spool));
+        tokio::join!(pump_body(ctx, session, tx, limit + FORM_OVERHEAD), spool_file_field(form, spool));
     let spool = parsed.map_err(|e| e.into_s3(rid, key))?;
     if spool.is_empty() {
         return Err(S3Error::EMPTY_FILE_FIELD);

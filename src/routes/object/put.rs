@@ -9,7 +9,7 @@ use pingora::proxy::Session;
 use crate::content_type::type_to_store;
 use crate::dialect::Dialect;
 use crate::events::{Committed, Source};
-use crate::http_io::{declared_length, header_bytes, Reply};
+use crate::http_io::{declared_length, header_bytes, PaceError, Pacer, Reply};
 use crate::request_id::RequestId;
 use crate::s3_error::S3Error;
 use crate::sigv4::percent_decode_str;
@@ -19,6 +19,7 @@ use crate::store::{
 };
 
 use super::super::context::RouteContext;
+use super::form_stream::record_slow;
 use super::{internal, verify_url};
 
 pub(super) async fn put_object(
@@ -48,7 +49,7 @@ pub(super) async fn put_object(
     }
     crate::http_io::continue_if_expected(session).await;
     let spool = Spool::create(&store.tmp_dir(), len).await.map_err(|e| internal(rid, key, e))?;
-    let done = receive_body(session, spool, len, rid, key).await?;
+    let done = receive_body(ctx, session, spool, len, rid, key).await?;
     if let Some((want, _)) = &checksum {
         if done.sha256.as_ref() != Some(want) {
             return Err(S3Error::BAD_DIGEST);
@@ -155,7 +156,7 @@ pub(super) async fn put_part(
     // without receiving a byte.
     let mut sink = store.open_part(key, &upload_id, part_number, len).await.map_err(refused)?;
     crate::http_io::continue_if_expected(session).await;
-    receive_into(session, &mut sink, len, rid, key).await?;
+    receive_into(ctx, session, &mut sink, len, rid, key).await?;
     let part = store.finish_part(key, &upload_id, part_number, sink).await.map_err(refused)?;
     ctx.metrics.stored_bytes.with_label_values(&["part"]).inc_by(part.size);
     Ok(Reply::empty(200).header_str(http::header::ETAG, &part.etag))
@@ -174,13 +175,14 @@ fn query_params(query: &str) -> impl Iterator<Item = (std::borrow::Cow<'_, str>,
 /// The request body into `spool`, exactly `len` bytes, fsynced. On any failure the spool's
 /// `Drop` removes the temp file.
 async fn receive_body(
+    ctx: &RouteContext,
     session: &mut Session,
     mut spool: Spool,
     len: u64,
     rid: RequestId,
     key: &str,
 ) -> Result<Spooled, S3Error> {
-    receive_into(session, &mut spool, len, rid, key).await?;
+    receive_into(ctx, session, &mut spool, len, rid, key).await?;
     spool.finish().await.map_err(|e| internal(rid, key, format!("fsync: {e}")))
 }
 
@@ -208,23 +210,29 @@ impl BodySink for PartSink {
     }
 }
 
-/// The request body into `sink`, exactly `len` bytes.
+/// The request body into `sink`, exactly `len` bytes, at the pace `upload_body:` asks.
 async fn receive_into(
+    ctx: &RouteContext,
     session: &mut Session,
     sink: &mut impl BodySink,
     len: u64,
     rid: RequestId,
     key: &str,
 ) -> Result<(), S3Error> {
+    let mut pacer = Pacer::new(&ctx.upload_body);
     loop {
-        match session.read_request_body().await {
+        match pacer.read(session).await {
             Ok(Some(chunk)) => sink.write(&chunk).await.map_err(|e| match e {
                 SpoolError::TooLarge => S3Error::BODY_LONGER_THAN_DECLARED,
                 SpoolError::Io(e) => internal(rid, key, format!("write: {e}")),
             })?,
             Ok(None) => break,
             // The client went away mid-body.
-            Err(_) => return Err(S3Error::BODY_CUT_OFF),
+            Err(PaceError::Read) => return Err(S3Error::BODY_CUT_OFF),
+            Err(PaceError::Slow(reason)) => {
+                record_slow(ctx, session, reason, &pacer);
+                return Err(S3Error::REQUEST_TIMEOUT);
+            }
         }
     }
     if sink.len() != len {

@@ -1,0 +1,65 @@
+//! The edge of the binary: connections an attacker holds open, and logs under attack.
+//!
+//! - [`service`]: the listener and its accept loop (caps at accept, EMFILE survived);
+//! - [`admission`]: the global and per-IP connection caps;
+//! - [`accept`]: failed accepts, the backoff, the reserved descriptor;
+//! - [`stream`]: the header deadline on each client connection;
+//! - [`fd_limit`]: RLIMIT_NOFILE raised at start;
+//! - [`log_limit`]: warnings and errors logged at most a few per second per call site;
+//! - [`RequestTimeouts`]: what the proxy's hooks set on each request.
+//!
+//! docs/edge-connections.md describes the limits, their defaults and why.
+
+mod accept;
+mod admission;
+pub mod fd_limit;
+pub mod log_limit;
+mod service;
+mod stream;
+
+pub use admission::{Admission, Slot};
+pub use service::{EdgeService, EdgeSettings};
+pub use stream::{mark_request_started, mark_response_done, EdgeStream};
+
+use std::time::Duration;
+
+use pingora::proxy::Session;
+
+use crate::config::Config;
+
+/// The keep-alive idle timeout and the body read timeout, set on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimeouts {
+    /// Seconds; 0: keep-alive connections never time out.
+    keepalive_secs: u64,
+    /// `None`: Pingora's default (60 s per read).
+    body_read: Option<Duration>,
+}
+
+impl RequestTimeouts {
+    pub fn from_config(cfg: &Config) -> Self {
+        let stall = cfg.routes.upload_body.stall_timeout_secs;
+        Self {
+            keepalive_secs: cfg.limits.keepalive_timeout_secs,
+            body_read: (stall > 0).then(|| Duration::from_secs(stall)),
+        }
+    }
+
+    /// The request's headers are in: stop their deadline; bound the idle wait after this
+    /// request (Pingora waits forever on an HTTP/1.1 keep-alive connection after its first
+    /// request) and each wait for a body byte.
+    pub fn on_request(&self, session: &mut Session) {
+        mark_request_started(session.as_downstream().stream());
+        if session.as_downstream().get_keepalive().is_some() {
+            session.set_keepalive(Some(self.keepalive_secs));
+        }
+        if let Some(t) = self.body_read {
+            session.as_downstream_mut().set_read_timeout(Some(t));
+        }
+    }
+
+    /// The answer is sent: the next request's header deadline may begin.
+    pub fn on_response_done(session: &Session) {
+        mark_response_done(session.as_downstream().stream());
+    }
+}

@@ -1,0 +1,233 @@
+//! [`EdgeService`]: the gateway's listener, in place of Pingora's listening service, with an
+//! accept loop of its own.
+//!
+//! Pingora 0.9's loop (`services/listening.rs`) sleeps one second after every EMFILE and
+//! logs each failed accept, and it has no place for a cap that must be given back when a
+//! connection ends. Here, at accept and before any HTTP work:
+//! - the connection takes a [`Slot`](super::admission::Slot) under the global and per-IP
+//!   caps, or is closed at once;
+//! - it is wrapped in an [`EdgeStream`] (the header deadline) and handed to the Pingora app
+//!   (the proxy), in a task that holds the slot until the app is done with it;
+//! - when the process is out of descriptors ([`super::accept`]), a reserved descriptor is
+//!   given up to accept and close the waiting connections, and the loop waits a short,
+//!   growing backoff (never a busy loop, never more than a fraction of a second).
+//!
+//! The listening socket is shared with Pingora's upgrade machinery exactly as Pingora's own
+//! listener does: taken from the fd table on `-u`, added to it otherwise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{GetSocketDigest, SocketDigest};
+use pingora::server::{ListenFds, ShutdownWatch};
+use pingora::services::Service;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::refusals::Refusals;
+
+use super::accept::{AcceptError, Backoff, Reserve};
+use super::admission::{Admission, Slot};
+use super::stream::EdgeStream;
+
+/// What the listener enforces (from `limits:`; 0 there is `0`/`None` here: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeSettings {
+    pub max_connections: u64,
+    pub max_connections_per_ip: u64,
+    pub header_timeout: Option<Duration>,
+}
+
+pub struct EdgeService<A> {
+    name: String,
+    addr: String,
+    app: Option<A>,
+    settings: EdgeSettings,
+    admission: Arc<Admission>,
+    refusals: Arc<Refusals>,
+}
+
+impl<A> EdgeService<A> {
+    pub fn new(name: &str, addr: &str, app: A, settings: EdgeSettings, refusals: Arc<Refusals>) -> Self {
+        Self {
+            name: name.to_string(),
+            addr: addr.to_string(),
+            app: Some(app),
+            admission: Admission::new(settings.max_connections, settings.max_connections_per_ip),
+            settings,
+            refusals,
+        }
+    }
+}
+
+/// The listening socket: the one handed over by an upgrade, or a new one (then recorded
+/// for the next upgrade).
+fn listen(addr: &str, fds: Option<ListenFds>) -> std::io::Result<TcpListener> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let handed_over = fds.as_ref().and_then(|t| t.lock().get(addr).copied());
+    let socket = match handed_over {
+        // SAFETY: the fd table holds listening sockets this process inherited and owns.
+        Some(fd) => unsafe { socket2::Socket::from_raw_fd(fd) },
+        None => {
+            let sa: SocketAddr = addr.parse().map_err(|e| std::io::Error::other(format!("{addr}: {e}")))?;
+            let s = socket2::Socket::new(socket2::Domain::for_address(sa), socket2::Type::STREAM, None)?;
+            s.set_reuse_address(true)?;
+            s.bind(&sa.into())?;
+            s
+        }
+    };
+    // As Pingora does: the kernel's maximum backlog (a second listen() only resizes it).
+    socket.listen(65_535)?;
+    socket.set_nonblocking(true)?;
+    if handed_over.is_none() {
+        if let Some(t) = &fds {
+            t.lock().add(addr.to_string(), socket.as_raw_fd());
+        }
+    }
+    TcpListener::from_std(socket.into())
+}
+
+/// A Pingora L4 stream for an accepted socket, with the peer address Pingora's own listener
+/// records (the proxy reads the client address from it).
+fn l4_stream(tcp: TcpStream, peer: SocketAddr) -> L4Stream {
+    use std::os::fd::AsRawFd;
+    let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+    let _ = digest.peer_addr.set(Some(PeerAddr::Inet(peer)));
+    let mut s: L4Stream = tcp.into();
+    s.set_socket_digest(digest);
+    s
+}
+
+struct Loop<A> {
+    app: Arc<A>,
+    admission: Arc<Admission>,
+    refusals: Arc<Refusals>,
+    header_timeout: Option<Duration>,
+    shutdown: ShutdownWatch,
+}
+
+impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
+    fn admit(&self, tcp: TcpStream, peer: SocketAddr) {
+        let slot = match self.admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                self.refusals.record(reason, format_args!("{peer} refused at accept"));
+                return;
+            }
+        };
+        // Small answers go out at once; a failure here only costs latency.
+        let _ = tcp.set_nodelay(true);
+        let stream = EdgeStream::new(l4_stream(tcp, peer), self.header_timeout, self.refusals.clone());
+        let app = self.app.clone();
+        let shutdown = self.shutdown.clone();
+        let open = self.refusals.open.clone();
+        pingora_runtime::current_handle().spawn(async move {
+            serve(app, Box::new(stream), shutdown, slot, open).await;
+        });
+    }
+
+    async fn run(&mut self, listener: TcpListener) {
+        let mut backoff = Backoff::default();
+        let mut reserve = Reserve::open();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                changed = self.shutdown.changed() => {
+                    if changed.is_err() || *self.shutdown.borrow() {
+                        log::info!("{}: no longer accepting", listener.local_addr().map(|a| a.to_string()).unwrap_or_default());
+                        return;
+                    }
+                    continue;
+                }
+                r = listener.accept() => r,
+                _ = tick.tick() => {
+                    self.refusals.flush();
+                    continue;
+                }
+            };
+            match accepted {
+                Ok((tcp, peer)) => {
+                    backoff.reset();
+                    self.admit(tcp, peer);
+                }
+                Err(e) => match AcceptError::classify(&e) {
+                    // The peer gave up between SYN and accept: nothing to do.
+                    AcceptError::PeerGone => {}
+                    AcceptError::OutOfDescriptors => {
+                        let shed = reserve.shed(&listener);
+                        self.refusals.record(
+                            crate::refusals::Reason::FdExhausted,
+                            format_args!("accept: {e}; closed {shed} waiting connection(s)"),
+                        );
+                        tokio::time::sleep(backoff.next()).await;
+                    }
+                    AcceptError::Other => {
+                        log::warn!("accept: {e}");
+                        tokio::time::sleep(backoff.next()).await;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// One connection's life: the app's requests, then the slot back.
+async fn serve<A: ServerApp + Send + Sync + 'static>(
+    app: Arc<A>,
+    stream: pingora::protocols::Stream,
+    shutdown: ShutdownWatch,
+    slot: Slot,
+    open: prometheus::IntGauge,
+) {
+    open.inc();
+    let mut next = app.process_new(stream, &shutdown).await;
+    while let Some(s) = next {
+        next = app.process_new(s, &shutdown).await;
+    }
+    open.dec();
+    drop(slot);
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
+    async fn start_service(
+        &mut self,
+        fds: Option<ListenFds>,
+        shutdown: ShutdownWatch,
+        _listeners_per_fd: usize,
+    ) {
+        let Some(app) = self.app.take() else { return };
+        let listener = match listen(&self.addr, fds) {
+            Ok(l) => l,
+            Err(e) => {
+                // Pingora's own listener panics here; a clear line and an exit say more.
+                log::error!("cannot listen on {}: {e}", self.addr);
+                std::process::exit(1);
+            }
+        };
+        let app = Arc::new(app);
+        let mut run = Loop {
+            app: app.clone(),
+            admission: self.admission.clone(),
+            refusals: self.refusals.clone(),
+            header_timeout: self.settings.header_timeout,
+            shutdown,
+        };
+        run.run(listener).await;
+        app.cleanup().await;
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn listen_addresses(&self) -> Option<Vec<String>> {
+        Some(vec![self.addr.clone()])
+    }
+}
