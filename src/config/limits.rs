@@ -1,7 +1,7 @@
 //! `limits:` (the binary's part): how many connections the edge holds and how long a client
 //! may take to say what it wants; `upload_body:` (the routes' part): how slowly an upload body
 //! may arrive. Safe with no config; 0 turns any one of them off. The reasons for each default
-//! are in docs/edge-connections.md.
+//! are in README.md, "Running it on the internet".
 
 use serde::Deserialize;
 

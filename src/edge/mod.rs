@@ -8,7 +8,7 @@
 //! - [`log_limit`]: warnings and errors logged at most a few per second per call site;
 //! - [`RequestTimeouts`]: what the proxy's hooks set on each request.
 //!
-//! docs/edge-connections.md describes the limits, their defaults and why.
+//! README.md, "Running it on the internet", describes the limits, their defaults and why.
 
 mod accept;
 mod admission;

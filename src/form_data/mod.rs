@@ -30,7 +30,7 @@ pub struct Limits {
     pub parts: usize,
 }
 
-/// The gateway's limits (documented in `docs/edge-bodies.md`).
+/// The gateway's limits (documented in README.md, "Running it on the internet").
 pub const LIMITS: Limits = Limits { preamble: 4096, part_headers: 8192, parts: 64 };
 
 /// Why a body is not a form we take.
