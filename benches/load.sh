@@ -26,6 +26,9 @@ threads = nginx worker_processes). Each target is driven by wrk (warm-up, then a
   mint       POST /api/v1/files/upload-url on the gateway (Bearer demo-key, JSON body)
   delegated  the same mint on a second gateway in delegated-auth mode, its cache warm (the
              application's auth endpoint is a small Python server, asked once per TTL)
+  shared     the same mint on a third gateway whose rate limit is shared on a real
+             redis-server (Unix socket; one Lua round trip per mint, the limit set high
+             enough never to refuse)
   bare       the same POST on the bare responder (the floor for mint)
   gw         GET pass-through via the gateway to the origin
   bareproxy  GET pass-through via the bare Pingora proxy (the framework's floor for gw)
@@ -56,7 +59,7 @@ Environment (default in brackets):
   LOAD_WRK_THREADS [1]     wrk threads
   LOAD_THREADS [1]         server thread counts, comma-separated (e.g. 1,2): gateway and bare
                            threads, nginx worker_processes; every target runs at each
-  LOAD_TARGETS [mint,delegated,params,signpart,bare,gw,bareproxy,nginx,origin]   targets, in run order
+  LOAD_TARGETS [mint,delegated,shared,params,signpart,bare,gw,bareproxy,nginx,origin]   targets, in run order
                            (params: Companion's GET /s3/params, a presigned POST policy;
                            signpart: GET /s3/multipart/{id}/{n}, a presigned UploadPart URL)
   LOAD_WORK_STEALING [false]  Pingora work_stealing for the gateway and bare
@@ -84,7 +87,7 @@ WARMUP=${LOAD_WARMUP:-2}
 CONNS=${LOAD_CONNS:-32}
 WRK_THREADS=${LOAD_WRK_THREADS:-1}
 THREADS=${LOAD_THREADS:-1}
-TARGETS=${LOAD_TARGETS:-mint,delegated,params,signpart,bare,gw,bareproxy,nginx,origin}
+TARGETS=${LOAD_TARGETS:-mint,delegated,shared,params,signpart,bare,gw,bareproxy,nginx,origin}
 MULTIPART_MB=${LOAD_MULTIPART_MB:-1024}
 MULTIPART_PARTS=${LOAD_MULTIPART_PARTS:-4}
 UPLOADS=${LOAD_UPLOADS:-1}
@@ -128,7 +131,7 @@ validate_settings() {
     done
     IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
     for v in "${TARGET_LIST[@]}"; do
-        case $v in mint | delegated | params | signpart | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
+        case $v in mint | delegated | shared | params | signpart | bare | gw | bareproxy | nginx | origin) ;; *) die "unknown target '$v'" ;; esac
     done
     case $WORK_STEALING in true | false) ;; *) die "LOAD_WORK_STEALING must be true or false" ;; esac
 }
@@ -259,6 +262,15 @@ PY
     wait_for authapp 15 port_open "$AUTH_PORT"
 }
 
+# A redis-server for the `shared` target, on a Unix socket in the temp dir.
+start_redis() {
+    command -v redis-server >/dev/null || apt_install redis-server
+    redis-server --port 0 --save '' --appendonly no --unixsocket "$TMP/redis.sock" --dir "$TMP" \
+        >"$TMP/redis.log" 2>&1 &
+    PID[redis]=$!
+    wait_for redis 15 test -S "$TMP/redis.sock"
+}
+
 GW_KEYS='api_keys:
   - id: demo
     sha256: c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c
@@ -356,6 +368,16 @@ start_servers() { # threads: everything but the origin
     negative_cache_ttl_secs: 60"
         PORTS[gwd]=$GW_PORT
     fi
+    if have shared; then
+        start_gateway "$1" gws "$GW_KEYS
+rate_limit:
+  default_per_sec: 1000000000
+  shared:
+    url: unix://$TMP/redis.sock
+    expected_fleet_size: 2
+    timeout_ms: 50"
+        PORTS[gws]=$GW_PORT
+    fi
     start_bare bare "$1"
     start_bare bareproxy "$1" "127.0.0.1:$ORIGIN_PORT"
     start_nginx "$1"; PORTS[nginx]=$NGINX_PORT
@@ -376,7 +398,7 @@ stop() { # name
 
 stop_servers() {
     local n
-    for n in gw gwd bare bareproxy nginx; do stop "$n"; done
+    for n in gw gwd gws bare bareproxy nginx; do stop "$n"; done
 }
 
 # --- smoke checks and request bodies -----------------------------------------------------
@@ -394,6 +416,10 @@ smoke_checks() {
     check mint 200 -X POST -H 'authorization: Bearer demo-key' -H 'content-type: application/json' \
         --data "$MINT_BODY" "http://127.0.0.1:${PORTS[gw]}$MINT_PATH"
     check bare 200 -X POST --data "$MINT_BODY" "http://127.0.0.1:${PORTS[bare]}$MINT_PATH"
+    if have shared; then
+        check shared 200 -X POST -H 'authorization: Bearer demo-key' -H 'content-type: application/json' \
+            --data "$MINT_BODY" "http://127.0.0.1:${PORTS[gws]}$MINT_PATH"
+    fi
     if have delegated; then
         check delegated 200 -X POST -H 'authorization: Bearer demo-key' -H 'content-type: application/json' \
             --data "$MINT_BODY" "http://127.0.0.1:${PORTS[gwd]}$MINT_PATH"
@@ -476,12 +502,12 @@ to_ms() { # "1.23ms" / "850.00us" / "1.02s" -> ms
 }
 
 server_of() { # target -> server name
-    case $1 in mint | params | signpart | gw) echo gw ;; delegated) echo gwd ;; *) echo "$1" ;; esac
+    case $1 in mint | params | signpart | gw) echo gw ;; delegated) echo gwd ;; shared) echo gws ;; *) echo "$1" ;; esac
 }
 target_url() {
     local port=${PORTS[$(server_of "$1")]}
     case $1 in
-        mint | delegated | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;;
+        mint | delegated | shared | bare) echo "http://127.0.0.1:$port$MINT_PATH" ;;
         params) echo "$COMPANION/s3/params?filename=cat.png&type=image%2Fpng" ;;
         signpart) echo "$SIGNPART_URL" ;;
         *) echo "http://127.0.0.1:$port$PAGE_PATH" ;;
@@ -514,7 +540,7 @@ measure() { # target threads
     local t=$1 threads=$2 key=$1@$2 server url lua='' pids
     server=$(server_of "$t")
     url=$(target_url "$t")
-    case $t in mint | delegated | bare) lua=$TMP/post.lua ;; esac
+    case $t in mint | delegated | shared | bare) lua=$TMP/post.lua ;; esac
     if [ "$WARMUP" != 0 ]; then
         wrk_cmd "$WARMUP" "$url" "$lua"
         run_wrk /dev/null || true
@@ -588,7 +614,7 @@ thousands() { # 77595.12 -> 77,595
 }
 label() {
     case $1 in
-        mint) echo "mint (POST, gateway)" ;; delegated) echo "mint, delegated auth (warm cache)" ;; bare) echo "bare responder (POST)" ;;
+        mint) echo "mint (POST, gateway)" ;; delegated) echo "mint, delegated auth (warm cache)" ;; shared) echo "mint, rate limit shared on Redis" ;; bare) echo "bare responder (POST)" ;;
         gw) echo "pass-through GET via gateway" ;; nginx) echo "pass-through GET via nginx" ;;
         bareproxy) echo "pass-through GET via bare Pingora proxy" ;;
         origin) echo "origin direct (reference)" ;;
@@ -602,6 +628,7 @@ have() { [[ " ${TARGET_LIST[*]} " == *" $1 "* ]]; }
 RATIO_PAIRS=(
     "mint bare req/s >= 0.85, CPU/req <= 1.25"
     "delegated mint req/s >= 0.90 (issue 10: within 10%)"
+    "shared mint -"
     "params mint -"
     "signpart mint -"
     "gw bareproxy CPU/req <= 1.03"
@@ -917,6 +944,7 @@ main() {
     write_post_lua
     start_origin
     if have delegated; then start_auth_app; fi
+    if have shared; then start_redis; fi
     local th t
     for th in "${THREAD_LIST[@]}"; do
         start_servers "$th"
