@@ -91,22 +91,26 @@ impl Drop for InFlight {
     }
 }
 
-/// Whether an origin may take a request, as [`select`] sees it.
+/// The origins as [`select`] sees them for one request.
 struct View<'a> {
-    origin: &'a Origin,
-    tried: bool,
+    origins: &'a [Origin],
+    tried: u64,
     now_ms: u64,
     ignore_ejection: bool,
 }
 
-impl select::Candidate for View<'_> {
-    fn eligible(&self) -> bool {
-        !self.tried
-            && self.origin.healthy.load(Ordering::Relaxed)
-            && (self.ignore_ejection || self.origin.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms)
+impl select::Candidates for View<'_> {
+    fn len(&self) -> usize {
+        self.origins.len()
     }
-    fn in_flight(&self) -> usize {
-        self.origin.in_flight.load(Ordering::Relaxed)
+    fn eligible(&self, i: usize) -> bool {
+        let o = &self.origins[i];
+        self.tried & (1 << i) == 0
+            && o.healthy.load(Ordering::Relaxed)
+            && (self.ignore_ejection || o.ejected_until_ms.load(Ordering::Relaxed) <= self.now_ms)
+    }
+    fn in_flight(&self, i: usize) -> usize {
+        self.origins[i].in_flight.load(Ordering::Relaxed)
     }
 }
 
@@ -196,17 +200,8 @@ impl OriginPool {
     pub fn next_peer(&self, up: &mut Upstream, key: &str) -> Result<Box<HttpPeer>> {
         let now_ms = self.now_ms();
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
-        let view = |ignore_ejection| -> Vec<View<'_>> {
-            let tried = up.tried;
-            (0..self.origins.len())
-                .map(|i| View {
-                    origin: &self.origins[i],
-                    tried: tried & (1 << i) != 0,
-                    now_ms,
-                    ignore_ejection,
-                })
-                .collect()
-        };
+        let tried = up.tried;
+        let view = |ignore_ejection| View { origins: &self.origins, tried, now_ms, ignore_ejection };
         // Ejection is a hint from recent traffic: with every untried origin ejected, one of
         // them is still a better bet than a 502.
         let index = select::pick(self.selection, &view(false), turn, key)

@@ -5,29 +5,30 @@ use std::hash::{Hash, Hasher};
 
 use crate::config::Selection;
 
-/// What selection needs to know of one origin.
-pub(super) trait Candidate {
-    /// May take this request: healthy, not ejected, not tried by it yet.
-    fn eligible(&self) -> bool;
-    fn in_flight(&self) -> usize;
+/// What selection needs to know of the origins, by index (no per-request collection).
+pub(super) trait Candidates {
+    fn len(&self) -> usize;
+    /// Origin `i` may take this request: healthy, not ejected, not tried by it yet.
+    fn eligible(&self, i: usize) -> bool;
+    fn in_flight(&self, i: usize) -> usize;
 }
 
 /// The index of the origin to use, if any is eligible. `turn` is the round-robin counter's
 /// value for this request; `key` the request path (for [`Selection::KeyHash`]).
-pub(super) fn pick<C: Candidate>(rule: Selection, origins: &[C], turn: usize, key: &str) -> Option<usize> {
+pub(super) fn pick(rule: Selection, origins: &impl Candidates, turn: usize, key: &str) -> Option<usize> {
     let n = origins.len();
     if n == 0 {
         return None;
     }
     match rule {
-        Selection::RoundRobin => (0..n).map(|k| (turn + k) % n).find(|&i| origins[i].eligible()),
+        Selection::RoundRobin => (0..n).map(|k| (turn + k) % n).find(|&i| origins.eligible(i)),
         // Ties go round robin, so an idle pool still spreads its first requests.
         Selection::LeastConnections => (0..n)
             .map(|k| (turn + k) % n)
-            .filter(|&i| origins[i].eligible())
-            .min_by_key(|&i| origins[i].in_flight()),
+            .filter(|&i| origins.eligible(i))
+            .min_by_key(|&i| origins.in_flight(i)),
         Selection::KeyHash => {
-            (0..n).filter(|&i| origins[i].eligible()).max_by_key(|&i| rendezvous_weight(key, i))
+            (0..n).filter(|&i| origins.eligible(i)).max_by_key(|&i| rendezvous_weight(key, i))
         }
     }
 }
@@ -49,12 +50,15 @@ mod tests {
         ok: bool,
         busy: usize,
     }
-    impl Candidate for O {
-        fn eligible(&self) -> bool {
-            self.ok
+    impl Candidates for Vec<O> {
+        fn len(&self) -> usize {
+            self.as_slice().len()
         }
-        fn in_flight(&self) -> usize {
-            self.busy
+        fn eligible(&self, i: usize) -> bool {
+            self[i].ok
+        }
+        fn in_flight(&self, i: usize) -> usize {
+            self[i].busy
         }
     }
     fn all(n: usize) -> Vec<O> {
@@ -71,7 +75,7 @@ mod tests {
         assert_eq!(got, [0, 2, 2, 0, 2, 2]);
         o.iter_mut().for_each(|x| x.ok = false);
         assert_eq!(pick(Selection::RoundRobin, &o, 0, ""), None);
-        assert_eq!(pick::<O>(Selection::RoundRobin, &[], 0, ""), None);
+        assert_eq!(pick(Selection::RoundRobin, &Vec::<O>::new(), 0, ""), None);
     }
 
     #[test]
