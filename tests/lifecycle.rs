@@ -110,13 +110,19 @@ async fn send_mint(c: &reqwest::Client, url: &str) -> Result<u16, reqwest::Error
         .map(|r| r.status().as_u16())
 }
 
-/// hyper's IncompleteMessage (or a send Canceled because of it) on a fresh connection:
-/// closed before any response byte, so the request was never processed.
+/// hyper's IncompleteMessage (or a send Canceled because of it), or a reset while sending,
+/// on a fresh connection: closed before any response byte, so the request was never
+/// processed. (A close with the request still unread in the socket is a reset on Linux.)
 fn closed_before_response(e: &reqwest::Error) -> bool {
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
             if h.is_incomplete_message() || h.is_canceled() {
+                return true;
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionReset && e.is_request() {
                 return true;
             }
         }

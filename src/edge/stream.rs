@@ -10,6 +10,9 @@
 //! The gateway's hooks mark the phases ([`mark_request_started`], [`mark_response_done`]):
 //! they see a request once its headers are parsed and again once its answer is sent.
 
+/// Pingora's own listener's write buffer (`DEFAULT_L4_WRITE_BUFFER_SIZE`): one MSS.
+const WRITE_BUFFER: usize = 1460;
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -25,7 +28,7 @@ use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, TimingDigest,
     UniqueID, UniqueIDType,
 };
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::refusals::{Reason, Refusals};
@@ -68,7 +71,9 @@ struct HeaderClock {
 
 /// A client connection: the L4 stream, plus the header deadline when one is set.
 pub struct EdgeStream {
-    inner: L4Stream,
+    /// Writes are buffered as Pingora's own listener buffers them, so a response's header and
+    /// a small body leave in one send (Pingora flushes at the end of each header and body).
+    inner: BufWriter<L4Stream>,
     clock: Option<HeaderClock>,
     /// Set by the hooks ([`IN_REQUEST`], [`RESPONSE_DONE`]); the reader takes
     /// [`RESPONSE_DONE`] back to [`WAITING`] as it starts the idle phase.
@@ -93,11 +98,13 @@ impl EdgeStream {
             bytes: 0,
             counted_answer: false,
         });
+        let inner = BufWriter::with_capacity(WRITE_BUFFER, inner);
         Self { inner, clock, signal: AtomicU8::new(WAITING), refusals }
     }
 
     fn peer(&self) -> String {
         self.inner
+            .get_ref()
             .get_socket_digest()
             .and_then(|d| d.peer_addr().map(|a| a.to_string()))
             .unwrap_or_else(|| "-".into())
@@ -264,13 +271,14 @@ impl AsyncWrite for EdgeStream {
 #[async_trait]
 impl Shutdown for EdgeStream {
     async fn shutdown(&mut self) {
-        self.inner.shutdown().await
+        let _ = self.inner.flush().await;
+        Shutdown::shutdown(self.inner.get_mut()).await
     }
 }
 
 impl UniqueID for EdgeStream {
     fn id(&self) -> UniqueIDType {
-        self.inner.id()
+        self.inner.get_ref().id()
     }
 }
 
@@ -278,29 +286,29 @@ impl Ssl for EdgeStream {}
 
 impl GetTimingDigest for EdgeStream {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
+        self.inner.get_ref().get_timing_digest()
     }
 }
 
 impl GetProxyDigest for EdgeStream {
     fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
+        self.inner.get_ref().get_proxy_digest()
     }
 }
 
 impl GetSocketDigest for EdgeStream {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
+        self.inner.get_ref().get_socket_digest()
     }
 
     fn set_socket_digest(&mut self, d: SocketDigest) {
-        self.inner.set_socket_digest(d)
+        self.inner.get_mut().set_socket_digest(d)
     }
 }
 
 #[async_trait]
 impl Peek for EdgeStream {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        self.inner.get_mut().try_peek(buf).await
     }
 }
