@@ -8,26 +8,24 @@
 #    the run, /proc/PID/stat, divided by the mints answered).
 # 2. Pass-through through a store front (a gateway whose origin pool is N origins, 1 thread):
 #    GET of a 1 KiB object with 1, 2 and 3 origins (examples/origin): req/s and CPU µs/req.
-# 3. CPU per MB of pass-through: FLEET_PUT_MB [256] MB PUT through the store front to nginx
-#    (which discards the body), the store front's CPU ms per MB.
+# 3. CPU per MB of pass-through: FLEET_PUT_MB [1024] MB PUT through the store front to a
+#    receiver that reads it all, the store front's CPU ms per MB.
 # Environment: FLEET_SECS [8] per run, FLEET_CONNS [32] wrk connections, FLEET_BUILD [1].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${FLEET_SECS:-8}
 CONNS=${FLEET_CONNS:-32}
-PUT_MB=${FLEET_PUT_MB:-256}
+PUT_MB=${FLEET_PUT_MB:-1024}
 REL=${CARGO_TARGET_DIR:-target}/release
 log() { echo "[fleet] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ "${FLEET_BUILD:-1}" = 1 ] && cargo build --release --bin presign-gateway --example origin >&2
 
 TMP=$(mktemp -d -t presign-fleet.XXXXXX)
@@ -148,26 +146,30 @@ for origins in "[127.0.0.1:$O1]" "[127.0.0.1:$O1, 127.0.0.1:$O2]" "[127.0.0.1:$O
     kill "$SFP"
 done
 
-# CPU per MB: a PUT through the store front to nginx, which discards the body.
+# CPU per MB: a PUT through the store front to a receiver that reads every byte and then
+# answers (nginx's `return` answers before the body, and the proxy would stop sending it).
 NG=$(free_port)
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/body;
-    server {
-        listen 127.0.0.1:$NG;
-        client_max_body_size 0;
-        location / { return 200 "ok"; }
-    }
-}
-NGINX
-"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" >/dev/null 2>&1 &
+python3 - "$NG" >"$TMP/sink.log" 2>&1 <<'PY' &
+import socket, sys, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1]))); srv.listen(64)
+def serve(c):
+    f = c.makefile("rb"); buf = bytearray(1 << 20)
+    while True:
+        n, line = 0, f.readline()
+        if not line: return
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b""): break
+            if h.lower().startswith(b"content-length:"): n = int(h.split(b":")[1])
+        while n > 0:
+            k = f.readinto(memoryview(buf)[: min(n, len(buf))])
+            if not k: return
+            n -= k
+        c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+while True:
+    c, _ = srv.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
 PIDS+=($!); wait_port "$NG" $!
 start_gateway sfput "[127.0.0.1:$NG]"; SF=$LAST_PORT; SFP=$LAST_PID
 head -c $((PUT_MB * 1048576)) /dev/zero >"$TMP/body"
