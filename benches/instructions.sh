@@ -47,21 +47,7 @@ PIDS+=($!); wait_port "$ORIGIN_PORT" $!
 AUTH_PORT=
 start_auth_app() {
     AUTH_PORT=$(free_port)
-    python3 - "$AUTH_PORT" >"$TMP/auth.log" 2>&1 <<'PY' &
-import http.server, sys
-class Auth(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        ok = self.headers.get("x-presign-api-key") == "demo-key"
-        body = b'{"user_id": 12, "key_id": "demo"}' if ok else b'{}'
-        self.send_response(200 if ok else 401)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Auth).serve_forever()
-PY
+    python3 benches/auth_app.py "$AUTH_PORT" >"$TMP/auth.log" 2>&1 &
     PIDS+=($!); wait_port "$AUTH_PORT" $!
 }
 
