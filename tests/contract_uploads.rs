@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Upload through each dialect's URL and read the bytes back.
 async fn upload_each_dialect(gw: &Gateway, read_back: impl Fn(&str, &str) -> Vec<u8>) {
@@ -13,26 +13,7 @@ async fn upload_each_dialect(gw: &Gateway, read_back: impl Fn(&str, &str) -> Vec
     let bytes: Vec<u8> = (0..40_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let n = bytes.len();
     // PUT dialects.
-    for (path, body, url_field, key_field) in [
-        (
-            "/api/v1/files/upload-url",
-            json!({"filename":"a.png","content_type":"image/png","file_size":n}),
-            "/data/upload_url",
-            "/data/key",
-        ),
-        (
-            "/api/upload/presign",
-            json!({"file_name":"a.png","content_type":"image/png"}),
-            "/data/upload_url",
-            "/data/object_key",
-        ),
-        (
-            "/v1/upload/s3",
-            json!({"filename":"a.png","contentType":"image/png","size":n}),
-            "/uploadUrl",
-            "/fileKey",
-        ),
-    ] {
+    for (path, body, url_field, key_field) in common::form::put_dialect_mints(n) {
         let (s, v) = post_json(&gw.url(path), Some("Bearer demo-key"), &body.to_string()).await;
         assert_eq!(s, 200, "{v}");
         let url = v.pointer(url_field).and_then(Value::as_str).unwrap();

@@ -149,26 +149,7 @@ async fn every_dialect_lands_and_reads_back_through_another_node(f: &Fleet) {
     let bytes = body(1, 30_000);
     let n = bytes.len();
     for (gw, name) in [(&f.a, "a"), (&f.b, "b")] {
-        for (path, req, url_field, key_field) in [
-            (
-                "/api/v1/files/upload-url",
-                json!({"filename":"a.png","content_type":"image/png","file_size":n}),
-                "/data/upload_url",
-                "/data/key",
-            ),
-            (
-                "/api/upload/presign",
-                json!({"file_name":"a.png","content_type":"image/png"}),
-                "/data/upload_url",
-                "/data/object_key",
-            ),
-            (
-                "/v1/upload/s3",
-                json!({"filename":"a.png","contentType":"image/png","size":n}),
-                "/uploadUrl",
-                "/fileKey",
-            ),
-        ] {
+        for (path, req, url_field, key_field) in common::form::put_dialect_mints(n) {
             let (s, v) = post_json(&gw.url(path), Some("Bearer demo-key"), &req.to_string()).await;
             assert_eq!(s, 200, "{name} {path}: {v}");
             let url = v.pointer(url_field).and_then(Value::as_str).unwrap();
@@ -193,14 +174,10 @@ async fn every_dialect_lands_and_reads_back_through_another_node(f: &Fleet) {
         assert_eq!(s, 200, "{v}");
         let url = v["data"]["signed_url"].as_str().unwrap();
         let asset = v["data"]["asset_id"].as_str().unwrap();
-        let boundary = "----fleetboundary";
-        let mut form = format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\ncontent-type: video/mp4\r\n\r\n").into_bytes();
-        form.extend_from_slice(&bytes);
-        form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let r = client()
             .post(url)
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(form)
+            .header("content-type", common::form::form_content_type())
+            .body(common::form::form_body(&[], "v.mp4", "video/mp4", &bytes))
             .send()
             .await
             .unwrap();

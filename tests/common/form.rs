@@ -54,3 +54,29 @@ pub fn fields_of(params: &serde_json::Value) -> Vec<(String, String)> {
         .map(|(k, v)| (k.clone(), v.as_str().expect("string field").to_owned()))
         .collect()
 }
+
+/// The three PUT dialects' mint requests for an `n`-byte PNG: (mint path, body, pointer to
+/// the upload URL, pointer to the key) in each page's own field names.
+pub fn put_dialect_mints(n: usize) -> [(&'static str, serde_json::Value, &'static str, &'static str); 3] {
+    use serde_json::json;
+    [
+        (
+            "/api/v1/files/upload-url",
+            json!({"filename":"a.png","content_type":"image/png","file_size":n}),
+            "/data/upload_url",
+            "/data/key",
+        ),
+        (
+            "/api/upload/presign",
+            json!({"file_name":"a.png","content_type":"image/png"}),
+            "/data/upload_url",
+            "/data/object_key",
+        ),
+        (
+            "/v1/upload/s3",
+            json!({"filename":"a.png","contentType":"image/png","size":n}),
+            "/uploadUrl",
+            "/fileKey",
+        ),
+    ]
+}
