@@ -91,25 +91,7 @@ fn serve(stream: TcpStream, state: &State) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut stream = stream;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = h.split_once(':') {
-                headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
+        let Some((path, headers)) = super::http_client::read_request_head(&mut reader) else { return };
         let call = AuthCall {
             key: headers.get("x-presign-api-key").cloned(),
             dialect: headers.get("x-presign-dialect").cloned(),

@@ -37,3 +37,29 @@ pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// One HTTP/1.1 request head off a test server's connection: the path and the headers
+/// (names lowercased). `None` when the client closed.
+pub fn read_request_head(
+    reader: &mut impl std::io::BufRead,
+) -> Option<(String, std::collections::HashMap<String, String>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut headers = std::collections::HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            return Some((path, headers));
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+}

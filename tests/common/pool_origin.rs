@@ -74,25 +74,11 @@ fn serve(stream: TcpStream, state: &State, name: &str) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut stream = stream;
     loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || state.killed.load(Ordering::SeqCst) {
+        let Some((path, headers)) = super::http_client::read_request_head(&mut reader) else { return };
+        if state.killed.load(Ordering::SeqCst) {
             return;
         }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
+        let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         let (status, body) = if path == "/health" {
             (state.health_status.load(Ordering::SeqCst), "health".to_string())
         } else {
