@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
     let yaml = format!("local:\n  root: {}\n", dir.display());
     let storage_cfg: StorageConfig = serde_yaml::from_str(&yaml).expect("storage yaml");
     let storage = Storage::from_config(&storage_cfg).expect("storage");
-    let base = BaseUrl::from_host("127.0.0.1:8080").expect("base");
+    let base = BaseUrl::from_host("127.0.0.1:8080", false).expect("base");
     let caller = keys.authenticate(Some(b"Bearer demo-key"), AuthStyle::Bearer).expect("auth").clone();
     let input = Dialect::ApiMall.parse(BODY, &caller).expect("parse");
     let now = time::OffsetDateTime::now_utc();

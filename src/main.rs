@@ -68,16 +68,24 @@ fn run(cli: Cli) -> Result<(), String> {
     init_logging(&cfg.logging.level);
     if test {
         UploadRoutes::check(&cfg.routes).map_err(|e| e.to_string())?;
+        if let Some(tls) = &cfg.tls {
+            // The certificate is checked as at start (a watcher thread is of no harm here).
+            presign_gateway::edge::TlsListener::from_config(tls, &presign_gateway::Metrics::new())?;
+        }
         println!("configuration {} is valid", path.display());
         return Ok(());
     }
     serve(&cfg, daemon, upgrade)
 }
 
-/// SIGHUP reloads the API key file. Pingora handles TERM, INT and QUIT itself and leaves
-/// HUP alone; without a handler, HUP's default action would kill the process. The handler is
-/// registered before any listener opens, so no signal can arrive in between.
-fn watch_sighup(reloader: Option<presign_gateway::KeyReloader>) -> Result<(), String> {
+/// SIGHUP reloads the API key file and the TLS certificate. Pingora handles TERM, INT and
+/// QUIT itself and leaves HUP alone; without a handler, HUP's default action would kill the
+/// process. The handler is registered before any listener opens, so no signal can arrive in
+/// between.
+fn watch_sighup(
+    reloader: Option<presign_gateway::KeyReloader>,
+    certs: Option<std::sync::Arc<presign_gateway::edge::Certificates>>,
+) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
         .map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
     std::thread::Builder::new()
@@ -89,6 +97,10 @@ fn watch_sighup(reloader: Option<presign_gateway::KeyReloader>) -> Result<(), St
                         r.reload();
                     }
                     None => log::info!("SIGHUP: delegated auth has no key file to reload"),
+                }
+                if let Some(c) = &certs {
+                    // A refusal is logged by the reload; the certificate in force stays.
+                    let _ = c.reload();
                 }
             }
         })
@@ -166,12 +178,17 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     // After bootstrap: a daemon forks there, and a thread started before would stay behind.
-    watch_sighup(gateway.uploads().key_reloader())?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(presign_gateway::edge::TlsListener::from_config(t, gateway.uploads().metrics())?),
+        None => None,
+    };
+    watch_sighup(gateway.uploads().key_reloader(), tls.as_ref().map(|t| t.certs.clone()))?;
     let fingerprints: Vec<String> =
         gateway.uploads().secret_fingerprints().iter().map(|(w, f)| format!("{w} {f}")).collect();
     log::info!(
-        "presign-gateway listening on {}; {}; secret fingerprints: {}; dialects: {}; origins: {}",
+        "presign-gateway listening on {}{}; {}; secret fingerprints: {}; dialects: {}; origins: {}",
         cfg.listen,
+        tls.as_ref().map(|t| format!(" and {} (TLS)", t.addr)).unwrap_or_default(),
         gateway.uploads().store_description(),
         fingerprints.join(", "),
         gateway.uploads().dialect_names().join(", "),
@@ -181,14 +198,16 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     let event_delivery = gateway.uploads().event_delivery();
     let events_admin = gateway.uploads().events_admin();
     let refusals = gateway.uploads().refusals().clone();
-    let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
-    server.add_service(presign_gateway::edge::EdgeService::new(
-        "gateway",
-        &cfg.listen,
-        proxy,
-        edge,
-        refusals,
-    ));
+    let mut proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+    proxy.server_options = Some(presign_gateway::edge::server_options(cfg));
+    if let Some(t) = &cfg.tls {
+        proxy.h2_options = Some(presign_gateway::edge::h2_options(&t.http2));
+    }
+    let mut service = presign_gateway::edge::EdgeService::new("gateway", &cfg.listen, proxy, edge, refusals);
+    if let Some(t) = &tls {
+        service = service.with_tls_listener(&t.addr, t.edge.clone());
+    }
+    server.add_service(service);
     server.add_service(origin_health);
     if let Some(delivery) = event_delivery {
         server.add_service(delivery);

@@ -30,10 +30,14 @@ pub enum Reason {
     BodyStalled,
     /// An upload body below `min_bytes_per_sec` on average after its grace period.
     BodyTooSlow,
+    /// A TLS handshake that failed (not a deadline: those are `HeaderTimeout`).
+    TlsHandshake,
+    /// An HTTP/2 connection ended by its frames (rapid reset, CONTINUATION or control floods).
+    H2Abuse,
 }
 
 impl Reason {
-    const ALL: [Reason; 7] = [
+    const ALL: [Reason; 9] = [
         Reason::PerIpCap,
         Reason::MaxConnections,
         Reason::FdExhausted,
@@ -41,6 +45,8 @@ impl Reason {
         Reason::BadRequest,
         Reason::BodyStalled,
         Reason::BodyTooSlow,
+        Reason::TlsHandshake,
+        Reason::H2Abuse,
     ];
 
     pub fn label(self) -> &'static str {
@@ -52,6 +58,8 @@ impl Reason {
             Reason::BadRequest => "bad_request",
             Reason::BodyStalled => "body_stalled",
             Reason::BodyTooSlow => "body_too_slow",
+            Reason::TlsHandshake => "tls_handshake",
+            Reason::H2Abuse => "h2_abuse",
         }
     }
 

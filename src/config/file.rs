@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use super::limits::LimitsConfig;
 use super::origin_pool::OriginPoolConfig;
 use super::routes::RoutesConfig;
+use super::tls::TlsConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 
 /// The binary's own keys; the routes' keys are ignored here and read by [`RoutesPart`].
@@ -37,10 +38,12 @@ pub(super) struct ServerPart {
     pub origin_pool: OriginPoolConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 /// The keys of [`ServerPart`], which [`RoutesPart`] passes over.
-pub(super) const SERVER_KEYS: [&str; 9] = [
+pub(super) const SERVER_KEYS: [&str; 10] = [
     "listen",
     "origin",
     "threads",
@@ -50,6 +53,7 @@ pub(super) const SERVER_KEYS: [&str; 9] = [
     "server",
     "origin_pool",
     "limits",
+    "tls",
 ];
 
 fn default_threads() -> usize {

@@ -16,6 +16,7 @@ mod origin_pool;
 mod routes;
 mod server;
 mod storage;
+mod tls;
 mod validate;
 
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
@@ -29,6 +30,7 @@ pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FleetConfig, FromUrlConfig, RateLimitConfig,
     RoutesConfig, SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
 };
+pub use tls::{Http2Config, TlsConfig};
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{
     Addressing, LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_FILE_SIZE, MAX_SINGLE_PUT,
@@ -57,6 +59,8 @@ pub struct Config {
     pub origin_pool: OriginPoolConfig,
     /// Connection caps and header/keep-alive deadlines.
     pub limits: LimitsConfig,
+    /// The TLS listener, when there is one.
+    pub tls: Option<TlsConfig>,
     /// The upload routes' keys, at the same level of the file.
     pub routes: RoutesConfig,
 }
@@ -90,6 +94,7 @@ impl Config {
             server: f.server,
             origin_pool: f.origin_pool,
             limits: f.limits,
+            tls: f.tls,
             routes,
         })
     }

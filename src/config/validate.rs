@@ -28,6 +28,9 @@ impl Config {
         check_origin_timeouts(&self.origin_timeouts)?;
         self.origin_pool.validate(self.origin.len())?;
         self.limits.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
         self.routes = self.routes.validate()?;
         Ok(self)
     }
@@ -239,7 +242,7 @@ fn check_from_url(f: &FromUrlConfig) -> Result<(), ConfigError> {
     f.networks().map(drop)
 }
 
-fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+pub(super) fn parse_socket_addr(field: &str, v: &str) -> Result<SocketAddr, ConfigError> {
     v.parse::<SocketAddr>()
         .map_err(|e| ConfigError::new(field, format!("{v:?} is not an ip:port address: {e}")))
 }

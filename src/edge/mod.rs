@@ -4,6 +4,8 @@
 //! - [`admission`]: the global and per-IP connection caps;
 //! - [`accept`]: failed accepts, the backoff, the reserved descriptor;
 //! - [`stream`]: the header deadline on each client connection;
+//! - [`tls`], [`certs`], [`h2_guard`]: the TLS listener, its reloadable certificate, and
+//!   the HTTP/2 frames that end a connection;
 //! - [`fd_limit`]: RLIMIT_NOFILE raised at start;
 //! - [`log_limit`]: warnings and errors logged at most a few per second per call site;
 //! - [`RequestTimeouts`]: what the proxy's hooks set on each request.
@@ -12,12 +14,20 @@
 
 mod accept;
 mod admission;
+pub mod certs;
 pub mod fd_limit;
+mod from_config;
 pub mod log_limit;
+mod h2_guard;
 mod service;
 mod stream;
+mod tls;
 
 pub use admission::{Admission, Slot};
+pub use certs::{CertError, Certificates};
+pub use from_config::{h2_options, server_options, TlsListener};
+pub use h2_guard::H2Limits;
+pub use tls::{TlsEdge, TlsEdgeStream};
 pub use service::{EdgeService, EdgeSettings};
 pub use stream::{mark_request_started, mark_response_done, EdgeStream};
 
@@ -34,6 +44,8 @@ pub struct RequestTimeouts {
     keepalive_secs: u64,
     /// `None`: Pingora's default (60 s per read).
     body_read: Option<Duration>,
+    /// How long an HTTP/2 response may wait for the client's window; `None`: forever.
+    h2_send_stall: Option<Duration>,
 }
 
 impl RequestTimeouts {
@@ -42,6 +54,12 @@ impl RequestTimeouts {
         Self {
             keepalive_secs: cfg.limits.keepalive_timeout_secs,
             body_read: (stall > 0).then(|| Duration::from_secs(stall)),
+            h2_send_stall: cfg
+                .tls
+                .as_ref()
+                .map(|t| t.http2.send_stall_timeout_secs)
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
         }
     }
 
@@ -55,6 +73,10 @@ impl RequestTimeouts {
         }
         if let Some(t) = self.body_read {
             session.as_downstream_mut().set_read_timeout(Some(t));
+        }
+        if self.h2_send_stall.is_some() && session.as_downstream().is_http2() {
+            // A client holding its window at zero holds the stream no longer than this.
+            session.as_downstream_mut().set_write_timeout(self.h2_send_stall);
         }
     }
 

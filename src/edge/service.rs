@@ -33,6 +33,7 @@ use crate::refusals::Refusals;
 use super::accept::{AcceptError, Backoff, Reserve};
 use super::admission::{Admission, Slot};
 use super::stream::EdgeStream;
+use super::tls::TlsEdge;
 
 /// What the listener enforces (from `limits:`; 0 there is `0`/`None` here: no limit).
 #[derive(Debug, Clone, Copy)]
@@ -44,9 +45,11 @@ pub struct EdgeSettings {
 
 pub struct EdgeService<A> {
     name: String,
-    addr: String,
+    /// Each listener's address, and its TLS when it has some.
+    listeners: Vec<(String, Option<Arc<TlsEdge>>)>,
     app: Option<A>,
     settings: EdgeSettings,
+    /// One set of caps for every listener.
     admission: Arc<Admission>,
     refusals: Arc<Refusals>,
 }
@@ -55,12 +58,18 @@ impl<A> EdgeService<A> {
     pub fn new(name: &str, addr: &str, app: A, settings: EdgeSettings, refusals: Arc<Refusals>) -> Self {
         Self {
             name: name.to_string(),
-            addr: addr.to_string(),
+            listeners: vec![(addr.to_string(), None)],
             app: Some(app),
             admission: Admission::new(settings.max_connections, settings.max_connections_per_ip),
             settings,
             refusals,
         }
+    }
+
+    /// One more listener, serving TLS (and HTTP/2 when `tls` offers it).
+    pub fn with_tls_listener(mut self, addr: &str, tls: Arc<TlsEdge>) -> Self {
+        self.listeners.push((addr.to_string(), Some(tls)));
+        self
     }
 }
 
@@ -107,6 +116,7 @@ struct Loop<A> {
     admission: Arc<Admission>,
     refusals: Arc<Refusals>,
     header_timeout: Option<Duration>,
+    tls: Option<Arc<TlsEdge>>,
     shutdown: ShutdownWatch,
 }
 
@@ -125,8 +135,18 @@ impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         let open = self.refusals.open.clone();
+        let Some(tls) = self.tls.clone() else {
+            pingora_runtime::current_handle().spawn(async move {
+                serve(app, Box::new(stream), shutdown, slot, open).await;
+            });
+            return;
+        };
+        let refusals = self.refusals.clone();
         pingora_runtime::current_handle().spawn(async move {
-            serve(app, Box::new(stream), shutdown, slot, open).await;
+            // The slot is held through the handshake, which the header deadline bounds.
+            if let Some(stream) = tls.accept(stream.below_tls(), &refusals).await {
+                serve(app, Box::new(stream), shutdown, slot, open).await;
+            }
         });
     }
 
@@ -203,23 +223,30 @@ impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
         _listeners_per_fd: usize,
     ) {
         let Some(app) = self.app.take() else { return };
-        let listener = match listen(&self.addr, fds) {
-            Ok(l) => l,
-            Err(e) => {
-                // Pingora's own listener panics here; a clear line and an exit say more.
-                log::error!("cannot listen on {}: {e}", self.addr);
-                std::process::exit(1);
+        let mut sockets = Vec::with_capacity(self.listeners.len());
+        for (addr, tls) in &self.listeners {
+            match listen(addr, fds.clone()) {
+                Ok(l) => sockets.push((l, tls.clone())),
+                Err(e) => {
+                    // Pingora's own listener panics here; a clear line and an exit say more.
+                    log::error!("cannot listen on {addr}: {e}");
+                    std::process::exit(1);
+                }
             }
-        };
+        }
         let app = Arc::new(app);
-        let mut run = Loop {
-            app: app.clone(),
-            admission: self.admission.clone(),
-            refusals: self.refusals.clone(),
-            header_timeout: self.settings.header_timeout,
-            shutdown,
-        };
-        run.run(listener).await;
+        let loops = sockets.into_iter().map(|(listener, tls)| {
+            let mut run = Loop {
+                app: app.clone(),
+                admission: self.admission.clone(),
+                refusals: self.refusals.clone(),
+                header_timeout: self.settings.header_timeout,
+                tls,
+                shutdown: shutdown.clone(),
+            };
+            async move { run.run(listener).await }
+        });
+        futures_util::future::join_all(loops).await;
         app.cleanup().await;
     }
 
@@ -228,6 +255,6 @@ impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
     }
 
     fn listen_addresses(&self) -> Option<Vec<String>> {
-        Some(vec![self.addr.clone()])
+        Some(self.listeners.iter().map(|(a, _)| a.clone()).collect())
     }
 }

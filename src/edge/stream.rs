@@ -42,6 +42,8 @@ const WAITING: u8 = 0;
 const IN_REQUEST: u8 = 1;
 /// The answer is sent; the connection may carry another request.
 const RESPONSE_DONE: u8 = 2;
+/// No header deadline any more (an HTTP/2 connection, whose streams are multiplexed).
+const NO_DEADLINE: u8 = 3;
 
 /// Where the connection is in its request cycle, as far as the header deadline cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct EdgeStream {
     /// Set by the hooks ([`IN_REQUEST`], [`RESPONSE_DONE`]); the reader takes
     /// [`RESPONSE_DONE`] back to [`WAITING`] as it starts the idle phase.
     signal: AtomicU8,
+    /// Whether the deadline answers 408 (not below TLS, where it would be plaintext).
+    answer_timeout: bool,
     refusals: Arc<Refusals>,
 }
 
@@ -99,10 +103,21 @@ impl EdgeStream {
             counted_answer: false,
         });
         let inner = BufWriter::with_capacity(WRITE_BUFFER, inner);
-        Self { inner, clock, signal: AtomicU8::new(WAITING), refusals }
+        Self { inner, clock, signal: AtomicU8::new(WAITING), answer_timeout: true, refusals }
     }
 
-    fn peer(&self) -> String {
+    /// Below TLS: the deadline closes without a plaintext 408.
+    pub fn below_tls(mut self) -> Self {
+        self.answer_timeout = false;
+        self
+    }
+
+    /// The header deadline ends here for the rest of the connection.
+    pub fn end_header_deadline(&self) {
+        self.signal.store(NO_DEADLINE, Ordering::Relaxed);
+    }
+
+    pub(super) fn peer(&self) -> String {
         self.inner
             .get_ref()
             .get_socket_digest()
@@ -111,17 +126,34 @@ impl EdgeStream {
     }
 }
 
+/// The edge connection under a Pingora stream, plain or below TLS.
+fn edge_of(stream: Option<&pingora::protocols::Stream>) -> Option<&EdgeStream> {
+    let any = (**stream?).as_any();
+    any.downcast_ref::<EdgeStream>()
+        .or_else(|| any.downcast_ref::<super::tls::TlsEdgeStream>().map(|t| t.edge()))
+}
+
 /// The request's headers are in: the deadline stops (called from `early_request_filter`).
 pub fn mark_request_started(stream: Option<&pingora::protocols::Stream>) {
-    if let Some(s) = stream.and_then(|s| (**s).as_any().downcast_ref::<EdgeStream>()) {
-        s.signal.store(IN_REQUEST, Ordering::Relaxed);
+    if let Some(s) = edge_of(stream) {
+        s.mark(IN_REQUEST);
     }
 }
 
 /// The answer is sent: the next request's header phase begins (called from `logging`).
 pub fn mark_response_done(stream: Option<&pingora::protocols::Stream>) {
-    if let Some(s) = stream.and_then(|s| (**s).as_any().downcast_ref::<EdgeStream>()) {
-        s.signal.store(RESPONSE_DONE, Ordering::Relaxed);
+    if let Some(s) = edge_of(stream) {
+        s.mark(RESPONSE_DONE);
+    }
+}
+
+impl EdgeStream {
+    fn mark(&self, phase: u8) {
+        // A connection without a deadline stays so (set before the first request, by the
+        // connection's own task: no race with the hooks).
+        if self.signal.load(Ordering::Relaxed) != NO_DEADLINE {
+            self.signal.store(phase, Ordering::Relaxed);
+        }
     }
 }
 
@@ -141,6 +173,10 @@ impl AsyncRead for EdgeStream {
         // The hooks may have run several times since the last read (a GET reads nothing
         // after its headers): the latest signal says where the connection is now.
         match this.signal.load(Ordering::Relaxed) {
+            NO_DEADLINE => {
+                this.clock = None;
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
             IN_REQUEST => clock.phase = Phase::Request,
             RESPONSE_DONE => {
                 this.signal.store(WAITING, Ordering::Relaxed);
@@ -182,8 +218,10 @@ impl AsyncRead for EdgeStream {
                 let bytes = clock.bytes;
                 let secs = clock.timeout.as_secs_f64();
                 // Best effort: a client that stopped reading does not get to hold us.
-                let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
-                let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                if this.answer_timeout {
+                    let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
+                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                }
                 let peer = this.peer();
                 this.refusals.record(
                     Reason::HeaderTimeout,
@@ -210,7 +248,7 @@ impl AsyncRead for EdgeStream {
 impl EdgeStream {
     /// Pingora answers unparsable headers itself (400) before any hook runs: an answer
     /// written while headers are awaited is one of those, counted once per request.
-    fn note_early_answer(&mut self, status: [u8; 3]) {
+    pub(super) fn note_early_answer(&mut self, status: [u8; 3]) {
         let Some(clock) = &mut self.clock else { return };
         let in_request = match self.signal.load(Ordering::Relaxed) {
             IN_REQUEST => true,
@@ -228,7 +266,7 @@ impl EdgeStream {
 }
 
 /// The status code of an HTTP/1 status line (`HTTP/1.1 400 ...`), or `???`.
-fn status_of(buf: &[u8]) -> [u8; 3] {
+pub(super) fn status_of(buf: &[u8]) -> [u8; 3] {
     match buf.get(9..12) {
         Some(&[a, b, c]) => [a, b, c],
         _ => [b'?'; 3],
@@ -237,7 +275,8 @@ fn status_of(buf: &[u8]) -> [u8; 3] {
 
 impl AsyncWrite for EdgeStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if self.clock.is_some() {
+        // Below TLS these are records, not HTTP: the TLS stream notes its own answers.
+        if self.clock.is_some() && self.answer_timeout {
             self.note_early_answer(status_of(buf));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
@@ -256,7 +295,7 @@ impl AsyncWrite for EdgeStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.clock.is_some() {
+        if self.clock.is_some() && self.answer_timeout {
             let first = bufs.iter().find(|b| !b.is_empty()).map_or([b'?'; 3], |b| status_of(b));
             self.note_early_answer(first);
         }

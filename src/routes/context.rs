@@ -131,8 +131,9 @@ impl RouteContext {
         if let Some(b) = &self.public_base {
             return Ok(Cow::Borrowed(b));
         }
+        let https = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         request_host(session)
-            .and_then(BaseUrl::from_host)
+            .and_then(|h| BaseUrl::from_host(h, https))
             .map(Cow::Owned)
             .ok_or_else(|| ApiError::MalformedBody("a valid Host header is required".into()))
     }

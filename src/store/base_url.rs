@@ -26,14 +26,16 @@ impl BaseUrl {
         Some(Self { scheme: Cow::Owned(u.scheme().to_string()), authority })
     }
 
-    /// From the request's Host header: plain http, exactly the authority the client used.
-    pub fn from_host(host: &str) -> Option<Self> {
+    /// From the request's Host header (or HTTP/2 `:authority`): exactly the authority the
+    /// client used, on the scheme it reached us by.
+    pub fn from_host(host: &str, https: bool) -> Option<Self> {
         let ok = !host.is_empty()
             && host.len() <= 255
             && host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
-        ok.then(|| Self { scheme: Cow::Borrowed("http"), authority: host.to_ascii_lowercase() })
+        let scheme = Cow::Borrowed(if https { "https" } else { "http" });
+        ok.then(|| Self { scheme, authority: host.to_ascii_lowercase() })
     }
 
     /// `scheme://authority` followed by `path`, given in pieces, in one allocation.
@@ -56,8 +58,10 @@ mod tests {
         assert_eq!(BaseUrl::parse("https://a.test:443").unwrap().authority, "a.test");
         assert_eq!(BaseUrl::parse("http://a.test:8080").unwrap().authority, "a.test:8080");
         assert_eq!(BaseUrl::parse("http://[::1]:9000").unwrap().authority, "[::1]:9000");
-        assert!(BaseUrl::from_host("a b").is_none());
-        let b = BaseUrl::from_host("127.0.0.1:8080").unwrap();
+        assert!(BaseUrl::from_host("a b", false).is_none());
+        let b = BaseUrl::from_host("127.0.0.1:8080", false).unwrap();
         assert_eq!(b.join(&["/files", "/", "k.png"]), "http://127.0.0.1:8080/files/k.png");
+        let tls = BaseUrl::from_host("Edge.test", true).unwrap();
+        assert_eq!(tls.join(&["/k"]), "https://edge.test/k");
     }
 }

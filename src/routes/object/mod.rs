@@ -95,7 +95,19 @@ fn verify_url(ctx: &RouteContext, session: &Session, method: &str) -> Result<(),
     if !raw_query.contains("X-Amz-Signature") && !raw_query.contains("X-Amz-Credential") {
         return Err(S3Error::ACCESS_DENIED);
     }
-    let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers: &req.headers };
+    // HTTP/2 carries the host as `:authority`, which S3 signs as `host`.
+    let with_host;
+    let headers = match req.uri.authority() {
+        Some(a) if !req.headers.contains_key(http::header::HOST) => {
+            let mut h = req.headers.clone();
+            let host = http::HeaderValue::from_str(a.as_str()).map_err(|_| S3Error::ACCESS_DENIED)?;
+            h.insert(http::header::HOST, host);
+            with_host = h;
+            &with_host
+        }
+        _ => &req.headers,
+    };
+    let pre = PresignedRequest { method, raw_path: req.uri.path(), raw_query, headers };
     verify_presigned(&ctx.storage.gateway_signer, &pre, crate::clock::now()).map(drop).map_err(|e| e.to_s3())
 }
 
