@@ -18,6 +18,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     /// The metrics listener (with [`GatewayOpts::metrics`]).
     pub metrics_addr: Option<SocketAddr>,
+    /// The TLS listener (with [`GatewayOpts::tls`]).
+    pub tls_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     /// Reserves the default origin's port (nothing listens there) while the gateway runs.
     _dead_origin: Option<DeadPort>,
@@ -48,6 +50,21 @@ pub struct GatewayOpts {
     pub grace_secs: Option<u64>,
     /// Write no `api_keys:` (delegated auth, or keys only in an `api_keys_file`).
     pub no_api_keys: bool,
+    /// Also listen for TLS (on a port of its own, see [`Gateway::https_url`]).
+    pub tls: Option<TlsOpts>,
+}
+
+/// The TLS listener's files, and more lines of its `tls:` block (indented two spaces).
+pub struct TlsOpts {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub extra_yaml: String,
+}
+
+impl TlsOpts {
+    pub fn new(pki: &super::pki::TestPki) -> TlsOpts {
+        TlsOpts { cert_file: pki.cert_file.clone(), key_file: pki.key_file.clone(), extra_yaml: String::new() }
+    }
 }
 
 impl Gateway {
@@ -71,6 +88,16 @@ impl Gateway {
             } else {
                 String::new()
             };
+            let tls = match &opts.tls {
+                Some(t) => format!(
+                    "tls:\n  listen: 127.0.0.1:{}\n  cert_file: {}\n  key_file: {}\n{}",
+                    ports[ports.len() - 1],
+                    t.cert_file.display(),
+                    t.key_file.display(),
+                    t.extra_yaml
+                ),
+                None => String::new(),
+            };
             let keys = if opts.no_api_keys {
                 String::new()
             } else {
@@ -80,7 +107,7 @@ impl Gateway {
                 )
             };
             let yaml = format!(
-                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\n{keys}storage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{}",
+                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\n{keys}storage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{tls}{}",
                 ports[0],
                 dir.path().join("gw.pid").display(),
                 dir.path().join("gw.sock").display(),
@@ -90,13 +117,14 @@ impl Gateway {
             std::fs::write(&conf, yaml).expect("write config");
             spawn_gateway(&opts, &conf, &log)
         };
-        let ports = if opts.metrics { 2 } else { 1 };
+        let ports = 1 + usize::from(opts.metrics) + usize::from(opts.tls.is_some());
         let (child, ports) = start_listening("gateway", ports, spawn, || read_log(&log));
         let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         Gateway {
             child,
             addr: at(ports[0]),
-            metrics_addr: ports.get(1).map(|p| at(*p)),
+            metrics_addr: opts.metrics.then(|| at(ports[1])),
+            tls_addr: opts.tls.is_some().then(|| at(ports[ports.len() - 1])),
             dir,
             _dead_origin: dead_origin,
         }
@@ -108,6 +136,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A URL on the TLS listener, by the name its certificate carries (with [`GatewayOpts::tls`]).
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{}", self.tls_addr.expect("started with tls").port(), path)
     }
 
     /// A URL on the metrics listener (with [`GatewayOpts::metrics`]).

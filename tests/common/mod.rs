@@ -35,6 +35,7 @@ pub mod gateway;
 pub mod http_client;
 pub mod metrics;
 pub mod origin;
+pub mod pki;
 pub mod page_server;
 pub mod pool_origin;
 pub mod ports;

@@ -1,0 +1,61 @@
+//! A certificate authority made in the test, and certificates it issues for the gateway's
+//! TLS listener. Nothing is committed: every key is generated per run (rcgen).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
+
+/// A CA, its PEM file, and the leaf certificate files the gateway is pointed at.
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+    ca: Certificate,
+    ca_key: KeyPair,
+    /// The CA certificate (PEM), for clients to trust.
+    pub ca_file: PathBuf,
+    /// The gateway's chain and key (PEM), replaced by [`TestPki::issue_to_files`].
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+impl TestPki {
+    /// A CA named `name`, and a first leaf for `localhost` and 127.0.0.1.
+    pub fn new(name: &str) -> TestPki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca = params.self_signed(&ca_key).expect("CA certificate");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write CA");
+        let cert_file = dir.path().join("cert.pem");
+        let key_file = dir.path().join("key.pem");
+        let pki = TestPki { dir, ca, ca_key, ca_file, cert_file, key_file };
+        pki.issue_to_files("first");
+        pki
+    }
+
+    /// A leaf for `localhost` and 127.0.0.1 with common name `cn`: (chain PEM, key PEM).
+    pub fn issue(&self, cn: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("leaf params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let leaf = params.signed_by(&key, &self.ca, &self.ca_key).expect("leaf certificate");
+        (leaf.pem(), key.serialize_pem())
+    }
+
+    /// Issue a leaf and write it where the gateway reads its certificate (each file by a
+    /// rename, as certificate tools do, so no reader sees half a file).
+    pub fn issue_to_files(&self, cn: &str) {
+        let (cert, key) = self.issue(cn);
+        write_atomically(&self.key_file, &key);
+        write_atomically(&self.cert_file, &cert);
+    }
+}
+
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write temp");
+    std::fs::rename(&tmp, path).expect("rename into place");
+}
