@@ -15,8 +15,8 @@ use serde::{Deserialize, Deserializer};
 use super::limits::LimitsConfig;
 use super::origin_pool::OriginPoolConfig;
 use super::routes::RoutesConfig;
-use super::tls::TlsConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
+use super::tls::TlsConfig;
 
 /// The binary's own keys; the routes' keys are ignored here and read by [`RoutesPart`].
 #[derive(Deserialize)]

@@ -30,11 +30,11 @@ pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FleetConfig, FromUrlConfig, RateLimitConfig,
     RoutesConfig, SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
 };
-pub use tls::{Http2Config, TlsConfig};
 pub use server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 pub use storage::{
     Addressing, LocalStorageConfig, S3StorageConfig, StorageConfig, MAX_FILE_SIZE, MAX_SINGLE_PUT,
 };
+pub use tls::{Http2Config, TlsConfig};
 
 use std::path::Path;
 

@@ -102,7 +102,10 @@ impl Http2Config {
             ));
         }
         if self.send_stall_timeout_secs > 86_400 {
-            return Err(ConfigError::new("tls.http2.send_stall_timeout_secs", "must be at most 86400 (a day)"));
+            return Err(ConfigError::new(
+                "tls.http2.send_stall_timeout_secs",
+                "must be at most 86400 (a day)",
+            ));
         }
         Ok(())
     }

@@ -59,7 +59,10 @@ pub fn load(cert_file: &Path, key_file: &Path, provider: &CryptoProvider) -> Res
         .map_err(|e| cert_error(key_file, format!("unusable private key: {e}")))?;
     let certified = CertifiedKey::new(chain, signer);
     certified.keys_match().map_err(|e| {
-        cert_error(key_file, format!("is not the key of the first certificate in {}: {e}", cert_file.display()))
+        cert_error(
+            key_file,
+            format!("is not the key of the first certificate in {}: {e}", cert_file.display()),
+        )
     })?;
     Ok(certified)
 }

@@ -47,7 +47,9 @@ impl Violation {
         match self {
             Violation::RapidReset => "streams reset faster than tls.http2.max_resets_per_sec",
             Violation::ContinuationFlood => "a header block over tls.http2.max_header_frames frames",
-            Violation::ControlFlood => "PING/SETTINGS/PRIORITY faster than tls.http2.max_control_frames_per_sec",
+            Violation::ControlFlood => {
+                "PING/SETTINGS/PRIORITY faster than tls.http2.max_control_frames_per_sec"
+            }
         }
     }
 }
@@ -166,7 +168,8 @@ impl H2Guard {
 mod tests {
     use super::*;
 
-    const LIMITS: H2Limits = H2Limits { max_header_frames: 4, max_resets_per_sec: 10, max_control_frames_per_sec: 5 };
+    const LIMITS: H2Limits =
+        H2Limits { max_header_frames: 4, max_resets_per_sec: 10, max_control_frames_per_sec: 5 };
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = payload.len() as u32;

@@ -17,8 +17,8 @@ mod admission;
 pub mod certs;
 pub mod fd_limit;
 mod from_config;
-pub mod log_limit;
 mod h2_guard;
+pub mod log_limit;
 mod service;
 mod stream;
 mod tls;
@@ -27,9 +27,9 @@ pub use admission::{Admission, Slot};
 pub use certs::{CertError, Certificates};
 pub use from_config::{h2_options, server_options, TlsListener};
 pub use h2_guard::H2Limits;
-pub use tls::{TlsEdge, TlsEdgeStream};
 pub use service::{EdgeService, EdgeSettings};
 pub use stream::{mark_request_started, mark_response_done, EdgeStream};
+pub use tls::{TlsEdge, TlsEdgeStream};
 
 use std::time::Duration;
 

@@ -48,8 +48,11 @@ impl TlsEdge {
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(certs);
-        config.alpn_protocols =
-            if h2.is_some() { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        config.alpn_protocols = if h2.is_some() {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(Self { acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)), h2 })
     }
 
@@ -109,7 +112,8 @@ impl TlsEdgeStream {
 
     fn violation(&self, v: Violation) -> io::Error {
         let peer = self.edge().peer();
-        self.refusals.record(Reason::H2Abuse, format_args!("{peer}: HTTP/2 connection ended: {}", v.describe()));
+        self.refusals
+            .record(Reason::H2Abuse, format_args!("{peer}: HTTP/2 connection ended: {}", v.describe()));
         io::Error::new(io::ErrorKind::InvalidData, v.describe())
     }
 }
@@ -121,7 +125,11 @@ impl std::fmt::Debug for TlsEdgeStream {
 }
 
 impl AsyncRead for TlsEdgeStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);

@@ -63,7 +63,11 @@ pub struct TlsOpts {
 
 impl TlsOpts {
     pub fn new(pki: &super::pki::TestPki) -> TlsOpts {
-        TlsOpts { cert_file: pki.cert_file.clone(), key_file: pki.key_file.clone(), extra_yaml: String::new() }
+        TlsOpts {
+            cert_file: pki.cert_file.clone(),
+            key_file: pki.key_file.clone(),
+            extra_yaml: String::new(),
+        }
     }
 }
 

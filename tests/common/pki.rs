@@ -38,8 +38,8 @@ impl TestPki {
     /// A leaf for `localhost` and 127.0.0.1 with common name `cn`: (chain PEM, key PEM).
     pub fn issue(&self, cn: &str) -> (String, String) {
         let key = KeyPair::generate().expect("leaf key");
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("leaf params");
+        let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, cn);
         let leaf = params.signed_by(&key, &self.ca, &self.ca_key).expect("leaf certificate");
         (leaf.pem(), key.serialize_pem())
