@@ -79,15 +79,47 @@ fn chromium_uploads_through_all_four_dialects() {
     let gw = Gateway::start(GatewayOpts { extra_yaml: cors_yaml(&page_origin), ..Default::default() });
     assert_ne!(page.addr.port(), gw.addr.port(), "page must be cross-origin");
     let gw_base = format!("http://127.0.0.1:{}", gw.addr.port());
-    let page_url = format!("{page_origin}/page.html?gw={gw_base}");
+    uploads_in_chromium(&page, &gw, &gw_base, "", "browser-uploads.png");
+}
 
+/// The same page against the TLS listener: Chromium negotiates HTTP/2, and every URL the
+/// gateway hands out is https.
+#[test]
+fn chromium_uploads_over_https_and_http2() {
+    require_browser_tools("tests/browser.rs", &["playwright-core"]);
+    let page = PageServer::start();
+    let page_origin = format!("http://127.0.0.1:{}", page.addr.port());
+    let pki = common::pki::TestPki::new("browser CA");
+    let gw = Gateway::start(GatewayOpts {
+        extra_yaml: cors_yaml(&page_origin),
+        tls: Some(common::gateway::TlsOpts::new(&pki)),
+        metrics: true,
+        ..Default::default()
+    });
+    let gw_base = gw.https_url("");
+    let trust = format!("--ignore-certificate-errors-spki-list={}", pki.leaf_spki_sha256());
+    uploads_in_chromium(&page, &gw, &gw_base, &trust, "browser-uploads-https.png");
+    // Every request the page made to the gateway came over HTTP/2 (mint, PUT or POST, GET).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (h2, h1) = rt.block_on(async {
+        (
+            common::metrics::metric(&gw, "presign_downstream_requests_total{protocol=\"h2\"}").await,
+            common::metrics::metric(&gw, "presign_downstream_requests_total{protocol=\"https1\"}").await,
+        )
+    });
+    assert!(h2 >= 12.0 && h1 == 0.0, "h2 {h2}, HTTP/1.1 over TLS {h1}");
+}
+
+fn uploads_in_chromium(page: &PageServer, gw: &Gateway, gw_base: &str, chromium_args: &str, shot: &str) {
+    let page_url = format!("http://127.0.0.1:{}/page.html?gw={gw_base}", page.addr.port());
     let shots = tempfile::tempdir().expect("tempdir");
-    let screenshot = shots.path().join("browser-uploads.png");
+    let screenshot = shots.path().join(shot);
     let out = Command::new("node")
         .arg(browser_dir().join("upload.mjs"))
         .arg(&page_url)
         .arg(&screenshot)
         .env("CHROMIUM_BIN", chromium_bin())
+        .env("CHROMIUM_EXTRA_ARGS", chromium_args)
         .output()
         .expect("run node tests/browser/upload.mjs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -117,7 +149,7 @@ fn chromium_uploads_through_all_four_dialects() {
     walk(&gw.data_dir().join("objects"), &mut objects);
     assert_eq!(objects.len(), DIALECTS.len(), "{objects:?}");
 
-    check_screenshot(&screenshot, "browser-uploads.png");
+    check_screenshot(&screenshot, shot);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, Result};
 
 use crate::config::{Config, ConfigError};
-use crate::edge::RequestTimeouts;
+use crate::edge::{Protocols, RequestTimeouts};
 use crate::routes::{RequestInfo, UploadRoutes};
 
 use pool::{OriginPool, Upstream};
@@ -28,6 +28,7 @@ pub struct Gateway {
     access_log: bool,
     /// Header deadline marks, keep-alive idle and body read timeouts (`crate::edge`).
     timeouts: RequestTimeouts,
+    protocols: Protocols,
 }
 
 /// Per-request state: what the upload routes learned, and when the request started.
@@ -44,7 +45,8 @@ impl Gateway {
         let uploads = UploadRoutes::from_config(&cfg.routes)?;
         let (origins, health) = OriginPool::from_config(cfg, uploads.metrics())?;
         let timeouts = RequestTimeouts::from_config(cfg);
-        Ok((Self { uploads, origins, access_log: cfg.logging.access_log, timeouts }, health))
+        let protocols = Protocols::new(uploads.metrics());
+        Ok((Self { uploads, origins, access_log: cfg.logging.access_log, timeouts, protocols }, health))
     }
 
     pub fn uploads(&self) -> &UploadRoutes {
@@ -84,6 +86,7 @@ impl ProxyHttp for Gateway {
     /// Headers are in: the connection's deadlines move on to this request (`crate::edge`).
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> Result<()> {
         self.timeouts.on_request(session);
+        self.protocols.count(session);
         Ok(())
     }
 

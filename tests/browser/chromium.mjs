@@ -33,7 +33,8 @@ export async function openPage(profilePrefix) {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
       headless: true,
-      args: ARGS,
+      // CHROMIUM_EXTRA_ARGS: one flag per line (the https test's trust of its certificate).
+      args: [...ARGS, ...(process.env.CHROMIUM_EXTRA_ARGS ?? '').split('\n').filter(Boolean)],
       viewport: { width: 1280, height: 480 },
     });
   } catch (e) {

@@ -15,6 +15,8 @@ pub struct TestPki {
     /// The gateway's chain and key (PEM), replaced by [`TestPki::issue_to_files`].
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// The SubjectPublicKeyInfo (DER) of the leaf last written to the files.
+    leaf_spki: std::sync::Mutex<Vec<u8>>,
 }
 
 impl TestPki {
@@ -30,26 +32,42 @@ impl TestPki {
         std::fs::write(&ca_file, ca.pem()).expect("write CA");
         let cert_file = dir.path().join("cert.pem");
         let key_file = dir.path().join("key.pem");
-        let pki = TestPki { dir, ca, ca_key, ca_file, cert_file, key_file };
+        let pki = TestPki { dir, ca, ca_key, ca_file, cert_file, key_file, leaf_spki: Default::default() };
         pki.issue_to_files("first");
         pki
     }
 
     /// A leaf for `localhost` and 127.0.0.1 with common name `cn`: (chain PEM, key PEM).
     pub fn issue(&self, cn: &str) -> (String, String) {
+        let (cert, key) = self.issue_keyed(cn);
+        (cert, key.serialize_pem())
+    }
+
+    fn issue_keyed(&self, cn: &str) -> (String, KeyPair) {
         let key = KeyPair::generate().expect("leaf key");
         let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, cn);
         let leaf = params.signed_by(&key, &self.ca, &self.ca_key).expect("leaf certificate");
-        (leaf.pem(), key.serialize_pem())
+        (leaf.pem(), key)
+    }
+
+    /// base64(SHA-256(SPKI)) of the leaf in the files: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` trusts (headless Chromium has no flag to add a
+    /// CA, and its NSS store would need tools this machine may lack).
+    pub fn leaf_spki_sha256(&self) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let spki = self.leaf_spki.lock().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&*spki))
     }
 
     /// Issue a leaf and write it where the gateway reads its certificate (each file by a
     /// rename, as certificate tools do, so no reader sees half a file).
     pub fn issue_to_files(&self, cn: &str) {
-        let (cert, key) = self.issue(cn);
-        write_atomically(&self.key_file, &key);
+        let (cert, key) = self.issue_keyed(cn);
+        *self.leaf_spki.lock().unwrap() = key.public_key_der();
+        write_atomically(&self.key_file, &key.serialize_pem());
         write_atomically(&self.cert_file, &cert);
     }
 }
