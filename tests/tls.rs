@@ -182,7 +182,8 @@ fn check_config(dir: &Path, cert: &Path, key: &Path) -> (bool, String) {
 fn a_missing_unreadable_or_mismatched_certificate_is_a_startup_error_naming_the_file() {
     let pki = TestPki::new("startup CA");
     let dir = pki.dir.path();
-    assert_eq!(check_config(dir, &pki.cert_file, &pki.key_file).0, true, "the good pair is valid");
+    let (ok, err) = check_config(dir, &pki.cert_file, &pki.key_file);
+    assert!(ok, "the good pair is valid: {err}");
 
     let missing = dir.join("nowhere.pem");
     let (ok, err) = check_config(dir, &missing, &pki.key_file);
