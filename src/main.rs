@@ -156,6 +156,8 @@ fn edge_settings(cfg: &Config) -> presign_gateway::edge::EdgeSettings {
         max_connections_per_ip: l.max_connections_per_ip,
         header_timeout: (l.header_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(l.header_timeout_secs)),
+        keepalive_timeout: (l.keepalive_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(l.keepalive_timeout_secs)),
     }
 }
 

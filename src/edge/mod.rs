@@ -42,8 +42,9 @@ use crate::config::Config;
 /// The keep-alive idle timeout and the body read timeout, set on every request.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeouts {
-    /// Seconds; 0: keep-alive connections never time out.
-    keepalive_secs: u64,
+    /// What Pingora is told for the wait after a request: 0 (no timer of its own) when the
+    /// edge stream enforces the idle timeout, else the timeout in seconds (0: none).
+    pingora_keepalive_secs: u64,
     /// `None`: Pingora's default (60 s per read).
     body_read: Option<Duration>,
     /// How long an HTTP/2 response may wait for the client's window; `None`: forever.
@@ -53,8 +54,11 @@ pub struct RequestTimeouts {
 impl RequestTimeouts {
     pub fn from_config(cfg: &Config) -> Self {
         let stall = cfg.routes.upload_body.stall_timeout_secs;
+        // With a header deadline the edge stream keeps a clock and the idle timeout with it,
+        // with one timer per connection instead of Pingora's one per request.
+        let stream_keeps_idle = cfg.limits.header_timeout_secs > 0;
         Self {
-            keepalive_secs: cfg.limits.keepalive_timeout_secs,
+            pingora_keepalive_secs: if stream_keeps_idle { 0 } else { cfg.limits.keepalive_timeout_secs },
             body_read: (stall > 0).then(|| Duration::from_secs(stall)),
             h2_send_stall: cfg
                 .tls
@@ -66,12 +70,11 @@ impl RequestTimeouts {
     }
 
     /// The request's headers are in: stop their deadline; bound the idle wait after this
-    /// request (Pingora waits forever on an HTTP/1.1 keep-alive connection after its first
-    /// request) and each wait for a body byte.
+    /// request (here, or by the edge stream) and each wait for a body byte.
     pub fn on_request(&self, session: &mut Session) {
         mark_request_started(session.as_downstream().stream());
         if session.as_downstream().get_keepalive().is_some() {
-            session.set_keepalive(Some(self.keepalive_secs));
+            session.set_keepalive(Some(self.pingora_keepalive_secs));
         }
         if let Some(t) = self.body_read {
             session.as_downstream_mut().set_read_timeout(Some(t));

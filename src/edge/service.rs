@@ -41,6 +41,7 @@ pub struct EdgeSettings {
     pub max_connections: u64,
     pub max_connections_per_ip: u64,
     pub header_timeout: Option<Duration>,
+    pub keepalive_timeout: Option<Duration>,
 }
 
 pub struct EdgeService<A> {
@@ -116,6 +117,7 @@ struct Loop<A> {
     admission: Arc<Admission>,
     refusals: Arc<Refusals>,
     header_timeout: Option<Duration>,
+    keepalive_timeout: Option<Duration>,
     tls: Option<Arc<TlsEdge>>,
     shutdown: ShutdownWatch,
 }
@@ -131,7 +133,12 @@ impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
         };
         // Small answers go out at once; a failure here only costs latency.
         let _ = tcp.set_nodelay(true);
-        let stream = EdgeStream::new(l4_stream(tcp, peer), self.header_timeout, self.refusals.clone());
+        let stream = EdgeStream::new(
+            l4_stream(tcp, peer),
+            self.header_timeout,
+            self.keepalive_timeout,
+            self.refusals.clone(),
+        );
         let app = self.app.clone();
         let shutdown = self.shutdown.clone();
         let open = self.refusals.open.clone();
@@ -241,6 +248,7 @@ impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
                 admission: self.admission.clone(),
                 refusals: self.refusals.clone(),
                 header_timeout: self.settings.header_timeout,
+                keepalive_timeout: self.settings.keepalive_timeout,
                 tls,
                 shutdown: shutdown.clone(),
             };

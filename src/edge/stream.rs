@@ -61,8 +61,12 @@ enum Phase {
 struct HeaderClock {
     timeout: Duration,
     deadline: Instant,
-    /// The timer that wakes a read waiting at the deadline: made, or moved, only when a
-    /// header read has to wait, so a request whose headers arrive whole sets no timer.
+    /// The keep-alive idle timeout, when this stream enforces it (see [`Phase::Idle`]).
+    idle_timeout: Option<Duration>,
+    idle_deadline: Instant,
+    /// The timer that wakes a read waiting at a deadline: made only when a read has to wait,
+    /// and moved only when it would fire too late (see [`wait_for`]), so a keep-alive
+    /// connection registers about one timer per idle timeout, not one per request.
     timer: Option<Pin<Box<Sleep>>>,
     phase: Phase,
     /// Bytes read in this header phase.
@@ -92,11 +96,21 @@ impl std::fmt::Debug for EdgeStream {
 }
 
 impl EdgeStream {
-    /// `header_timeout`: `None` for no deadline.
-    pub fn new(inner: L4Stream, header_timeout: Option<Duration>, refusals: Arc<Refusals>) -> Self {
+    /// `header_timeout`: `None` for no deadline (and then no idle timeout here either: the
+    /// caller leaves that to Pingora). `idle_timeout`: `None` for idle keep-alive
+    /// connections that never time out.
+    pub fn new(
+        inner: L4Stream,
+        header_timeout: Option<Duration>,
+        idle_timeout: Option<Duration>,
+        refusals: Arc<Refusals>,
+    ) -> Self {
+        let now = Instant::now();
         let clock = header_timeout.map(|timeout| HeaderClock {
             timeout,
-            deadline: Instant::now() + timeout,
+            deadline: now + timeout,
+            idle_timeout,
+            idle_deadline: now,
             timer: None,
             phase: Phase::Headers,
             bytes: 0,
@@ -182,6 +196,9 @@ impl AsyncRead for EdgeStream {
                 this.signal.store(WAITING, Ordering::Relaxed);
                 clock.phase = Phase::Idle;
                 clock.counted_answer = false;
+                if let Some(idle) = clock.idle_timeout {
+                    clock.idle_deadline = Instant::now() + idle;
+                }
             }
             _ => {}
         }
@@ -197,19 +214,7 @@ impl AsyncRead for EdgeStream {
                         n > 0 && Instant::now() >= clock.deadline
                     }
                     Poll::Ready(Err(_)) => false,
-                    Poll::Pending => {
-                        let deadline = clock.deadline;
-                        let timer = match &mut clock.timer {
-                            Some(t) => {
-                                if t.deadline() != deadline {
-                                    t.as_mut().reset(deadline);
-                                }
-                                t
-                            }
-                            none => none.insert(Box::pin(tokio::time::sleep_until(deadline))),
-                        };
-                        timer.as_mut().poll(cx).is_ready()
-                    }
+                    Poll::Pending => wait_for(&mut clock.timer, clock.deadline, cx),
                 };
                 if !expired {
                     return r;
@@ -237,12 +242,45 @@ impl AsyncRead for EdgeStream {
                     clock.phase = Phase::Headers;
                     clock.bytes = n as u64;
                     clock.deadline = Instant::now() + clock.timeout;
+                } else if r.is_pending()
+                    && clock.idle_timeout.is_some()
+                    && wait_for(&mut clock.timer, clock.idle_deadline, cx)
+                {
+                    // Idle too long: the connection ends as if the client closed it.
+                    clock.phase = Phase::Expired;
+                    return Poll::Ready(Ok(()));
                 }
                 r
             }
             Phase::Request | Phase::Expired => Pin::new(&mut this.inner).poll_read(cx, buf),
         }
     }
+}
+
+/// Whether `deadline` has passed, for a read that has to wait; arranges a wake-up at it
+/// otherwise. The timer is moved earlier when it would fire too late, but never later: one
+/// that fires early (set for an earlier request's deadline) is moved then, once. A busy
+/// keep-alive connection, whose deadline moves on with every request, so re-registers its
+/// timer about once per timeout instead of once per request.
+fn wait_for(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    let t = match timer {
+        Some(t) => {
+            if t.deadline() > deadline {
+                t.as_mut().reset(deadline);
+            }
+            t
+        }
+        none => none.insert(Box::pin(tokio::time::sleep_until(deadline))),
+    };
+    if t.as_mut().poll(cx).is_pending() {
+        return false;
+    }
+    if Instant::now() >= deadline {
+        return true;
+    }
+    t.as_mut().reset(deadline);
+    // Registers the wake-up at the new deadline (it cannot have passed yet).
+    t.as_mut().poll(cx).is_ready()
 }
 
 impl EdgeStream {
