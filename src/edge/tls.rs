@@ -30,6 +30,9 @@ use super::certs::Certificates;
 use super::h2_guard::{H2Guard, H2Limits, Violation};
 use super::stream::{status_of, EdgeStream};
 
+/// Sessions remembered for resumption by ID (a few hundred bytes each).
+const SESSION_CACHE: usize = 4096;
+
 /// The TLS listener's settings, shared by its connections.
 pub struct TlsEdge {
     acceptor: tokio_rustls::TlsAcceptor,
@@ -48,6 +51,10 @@ impl TlsEdge {
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(certs);
+        // Resumption, so a returning client skips the full handshake: stateless tickets
+        // (their key rotates every 6 hours) and a bounded cache for clients without them.
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+        config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
         config.alpn_protocols = if h2.is_some() {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
