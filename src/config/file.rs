@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::limits::LimitsConfig;
 use super::origin_pool::OriginPoolConfig;
+use super::origin_tls::OriginTlsConfig;
 use super::routes::RoutesConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 
@@ -36,11 +37,13 @@ pub(super) struct ServerPart {
     #[serde(default)]
     pub origin_pool: OriginPoolConfig,
     #[serde(default)]
+    pub origin_tls: OriginTlsConfig,
+    #[serde(default)]
     pub limits: LimitsConfig,
 }
 
 /// The keys of [`ServerPart`], which [`RoutesPart`] passes over.
-pub(super) const SERVER_KEYS: [&str; 9] = [
+pub(super) const SERVER_KEYS: [&str; 10] = [
     "listen",
     "origin",
     "threads",
@@ -49,6 +52,7 @@ pub(super) const SERVER_KEYS: [&str; 9] = [
     "origin_timeouts",
     "server",
     "origin_pool",
+    "origin_tls",
     "limits",
 ];
 
