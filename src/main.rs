@@ -187,8 +187,13 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
     watch_sighup(gateway.uploads().key_reloader(), tls.as_ref().map(|t| t.certs.clone()))?;
     let fingerprints: Vec<String> =
         gateway.uploads().secret_fingerprints().iter().map(|(w, f)| format!("{w} {f}")).collect();
+    let origin_tls = match (cfg.origin_tls.server_name(), &cfg.origin_tls.ca_file) {
+        (None, _) => String::new(),
+        (Some(name), None) => format!(" over TLS as {name} (system roots)"),
+        (Some(name), Some(ca)) => format!(" over TLS as {name} (CA file {})", ca.display()),
+    };
     log::info!(
-        "presign-gateway listening on {}{}; {}; secret fingerprints: {}; dialects: {}; origins: {}",
+        "presign-gateway listening on {}{}; {}; secret fingerprints: {}; dialects: {}; origins: {}{origin_tls}",
         cfg.listen,
         tls.as_ref().map(|t| format!(" and {} (TLS)", t.addr)).unwrap_or_default(),
         gateway.uploads().store_description(),

@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::limits::LimitsConfig;
 use super::origin_pool::OriginPoolConfig;
+use super::origin_tls::OriginTlsConfig;
 use super::routes::RoutesConfig;
 use super::server::{LoggingConfig, MetricsConfig, OriginTimeouts, ServerSettings};
 use super::tls::TlsConfig;
@@ -37,6 +38,8 @@ pub(super) struct ServerPart {
     #[serde(default)]
     pub origin_pool: OriginPoolConfig,
     #[serde(default)]
+    pub origin_tls: OriginTlsConfig,
+    #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -52,6 +55,7 @@ pub(super) const SERVER_KEYS: [&str; 10] = [
     "origin_timeouts",
     "server",
     "origin_pool",
+    "origin_tls",
     "limits",
     "tls",
 ];

@@ -1,11 +1,11 @@
 //! The gateway's configuration: one YAML file, loaded with `-c`, checked with `-t`.
 //!
-//! The file has two parts at one level: the binary's own keys ([`Config`]: listener, origins,
-//! threads, metrics, logging, Pingora settings) and the upload routes' keys
-//! ([`RoutesConfig`]), which an operator embedding the routes uses alone. Every struct is
-//! `deny_unknown_fields`, so a typo fails at startup, and validation (`validate.rs`) names
-//! the field at fault. Secrets never live here: API keys are SHA-256 hashes, credentials come
-//! from the environment.
+//! The file has two parts at one level: the binary's own keys ([`Config`]: listener, origins
+//! and how they are reached, threads, metrics, logging, Pingora settings) and the upload
+//! routes' keys ([`RoutesConfig`]), which an operator embedding the routes uses alone. Every
+//! struct is `deny_unknown_fields`, so a typo fails at startup, and validation
+//! (`validate.rs`) names the field at fault. Secrets never live here: API keys are SHA-256
+//! hashes, credentials come from the environment.
 
 mod auth;
 mod error;
@@ -13,6 +13,7 @@ mod events;
 mod file;
 mod limits;
 mod origin_pool;
+mod origin_tls;
 mod routes;
 mod server;
 mod storage;
@@ -26,6 +27,7 @@ pub use limits::{auto_max_connections, LimitsConfig, UploadBodyConfig, RESERVED_
 pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };
+pub use origin_tls::OriginTlsConfig;
 pub use routes::{
     ApiKeyConfig, CorsConfig, CreateOnly, Dialects, FleetConfig, FromUrlConfig, RateLimitConfig,
     RoutesConfig, SharedRateLimitConfig, UploadSessionsConfig, MAX_OBJECT_SIZE,
@@ -57,6 +59,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// Pass-through origin selection, retries and health.
     pub origin_pool: OriginPoolConfig,
+    /// Pass-through origins over TLS.
+    pub origin_tls: OriginTlsConfig,
     /// Connection caps and header/keep-alive deadlines.
     pub limits: LimitsConfig,
     /// The TLS listener, when there is one.
@@ -93,6 +97,7 @@ impl Config {
             origin_timeouts: f.origin_timeouts,
             server: f.server,
             origin_pool: f.origin_pool,
+            origin_tls: f.origin_tls,
             limits: f.limits,
             tls: f.tls,
             routes,
@@ -202,10 +207,11 @@ mod tests {
     #[test]
     fn every_server_key_is_read_by_the_server_part() {
         let y = format!(
-            "{MIN}origin: [127.0.0.1:2]\nthreads: 3\nmetrics: {{listen: 127.0.0.1:3}}\nlogging: {{level: warn}}\norigin_timeouts: {{read_ms: 5}}\nserver: {{work_stealing: false}}\n"
+            "{MIN}origin: [127.0.0.1:2]\nthreads: 3\nmetrics: {{listen: 127.0.0.1:3}}\nlogging: {{level: warn}}\norigin_timeouts: {{read_ms: 5}}\nserver: {{work_stealing: false}}\norigin_tls: {{enabled: true, sni: api.internal}}\n"
         );
         let c = Config::from_yaml(&y).expect("all of the binary's keys are known");
         assert_eq!((c.threads, c.origin_timeouts.read_ms, c.server.work_stealing), (3, 5, false));
+        assert_eq!(c.origin_tls.server_name(), Some("api.internal"));
     }
 
     #[test]

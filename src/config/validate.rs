@@ -27,6 +27,7 @@ impl Config {
         check_logging(&self.logging)?;
         check_origin_timeouts(&self.origin_timeouts)?;
         self.origin_pool.validate(self.origin.len())?;
+        self.origin_tls.validate()?;
         self.limits.validate()?;
         if let Some(tls) = &self.tls {
             tls.validate()?;

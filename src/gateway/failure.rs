@@ -1,5 +1,6 @@
-//! What the client gets when pass-through fails: 502 for an unreachable origin, 504 for a
-//! slow one, each with a short JSON body; nothing for a client that went away.
+//! What the client gets when pass-through fails: 502 for an unreachable origin (or one whose
+//! TLS certificate does not verify), 504 for a slow one, each with a short JSON body; nothing
+//! for a client that went away.
 
 use bytes::Bytes;
 use http::header;
@@ -23,6 +24,9 @@ pub(crate) fn classify(e: &Error) -> Failure {
             (504, "timeout", b"{\"error\":\"gateway_timeout\"}")
         }
         ErrorType::ConnectNoRoute => (502, "no_healthy_origin", b"{\"error\":\"bad_gateway\"}"),
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError if upstream => {
+            (502, "tls", b"{\"error\":\"bad_gateway\"}")
+        }
         _ if upstream => (502, "unreachable", b"{\"error\":\"bad_gateway\"}"),
         ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => (0, "client", b""),
         _ if e.esource() == &ErrorSource::Downstream => (400, "client", b"{\"error\":\"bad_request\"}"),

@@ -43,11 +43,20 @@ pub fn raw_exchange(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> String
 pub fn read_request_head(
     reader: &mut impl std::io::BufRead,
 ) -> Option<(String, std::collections::HashMap<String, String>)> {
+    read_request(reader).map(|(_, path, headers)| (path, headers))
+}
+
+/// [`read_request_head`] with the method: (method, path, headers).
+pub fn read_request(
+    reader: &mut impl std::io::BufRead,
+) -> Option<(String, String, std::collections::HashMap<String, String>)> {
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return None;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("").to_string();
     let mut headers = std::collections::HashMap::new();
     loop {
         let mut h = String::new();
@@ -56,7 +65,7 @@ pub fn read_request_head(
         }
         let h = h.trim_end();
         if h.is_empty() {
-            return Some((path, headers));
+            return Some((method, path, headers));
         }
         if let Some((n, v)) = h.split_once(':') {
             headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());

@@ -20,6 +20,8 @@
 //! - [`page_server`]: [`page_server::PageServer`] serves a browser test's page and pipes
 //!   everything else to an upstream (same-origin with an S3 server).
 //! - [`ssrf_cases`]: the SSRF corpus tests' case runner.
+//! - [`tls_origin`]: [`tls_origin::TlsOrigin`], an HTTPS origin that records the SNI and
+//!   handshakes it saw, and [`tls_origin::TestCa`], the test's own CA (rcgen).
 //! - [`verify`]: the SigV4 verifier tests' signer and check.
 #![allow(dead_code, unused_imports)]
 
@@ -43,6 +45,7 @@ pub mod redis;
 pub mod s3s;
 pub mod seeds;
 pub mod ssrf_cases;
+pub mod tls_origin;
 pub mod verify;
 
 pub use gateway::{bin, mint, walk, Gateway, GatewayOpts, MINT};

@@ -1,5 +1,7 @@
 //! Active health: Pingora's own TCP or HTTP check, run as a background service, and the
 //! observer that keeps each origin's flag and `presign_origin_up` gauge in step with it.
+//! With TLS to the origins, a check connects as traffic does: a TCP check completes a
+//! verified handshake, an HTTP check sends its request over it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use pingora_load_balancing::health_check::{HealthCheck, HealthObserve, HttpHealt
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, LoadBalancer};
 
+use super::tls::OriginTls;
 use super::{Origin, OriginHealthService};
 use crate::config::{ConfigError, HealthCheckConfig, HealthCheckKind};
 
@@ -39,6 +42,7 @@ pub(super) fn service(
     cfg: &HealthCheckConfig,
     origins: &Arc<[Origin]>,
     addresses: &[String],
+    tls: Option<&OriginTls>,
 ) -> Result<OriginHealthService, ConfigError> {
     let mut lb = LoadBalancer::<RoundRobin>::try_from_iter(addresses.iter().map(String::as_str))
         .map_err(|e| ConfigError::new("origin", e.to_string()))?;
@@ -47,6 +51,10 @@ pub(super) fn service(
     let check: Box<dyn HealthCheck + Send + Sync> = match cfg.kind {
         HealthCheckKind::Tcp => {
             let mut hc = TcpHealthCheck::new();
+            if let Some(tls) = tls {
+                hc.peer_template.sni = tls.sni.clone();
+                tls.apply(&mut hc.peer_template.options);
+            }
             hc.peer_template.options.connection_timeout = timeout;
             hc.consecutive_failure = cfg.fall;
             hc.consecutive_success = cfg.rise;
@@ -55,7 +63,11 @@ pub(super) fn service(
         }
         HealthCheckKind::Http => {
             let field = |f: &str| format!("origin_pool.health_check.{f}");
-            let mut hc = HttpHealthCheck::new(cfg.host.as_deref().unwrap_or("origin"), false);
+            let mut hc = HttpHealthCheck::new(cfg.host.as_deref().unwrap_or("origin"), tls.is_some());
+            if let Some(tls) = tls {
+                hc.peer_template.sni = tls.sni.clone();
+                tls.apply(&mut hc.peer_template.options);
+            }
             let mut req = RequestHeader::build(cfg.method.as_str(), cfg.path.as_bytes(), None)
                 .map_err(|e| ConfigError::new(field("path"), e.to_string()))?;
             if let Some(host) = &cfg.host {

@@ -4,6 +4,8 @@
 //! - **Selection** ([`select`]): round robin, least connections, or rendezvous hashing on the
 //!   path, over the origins that are healthy, not ejected, and not yet tried by this request.
 //! - **Active health** ([`health`]): Pingora's TCP or HTTP check, as a background service.
+//! - **TLS** ([`tls`]): with `origin_tls` on, every peer (health checks too) speaks TLS with
+//!   the configured name and CAs, verified.
 //! - **Passive health**: connect failures and 502/503/504 answers in a row eject an origin at
 //!   once for `passive.eject_ms`, without waiting for the next check.
 //! - **Retries**: a connect failure moves to the next eligible origin; so does a dead pooled
@@ -17,6 +19,7 @@
 
 mod health;
 mod select;
+mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -30,6 +33,8 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
 
 use crate::config::{Config, ConfigError, OriginPoolConfig, Selection};
 use crate::metrics::Metrics;
+
+use tls::OriginTls;
 
 /// The origin pool's health-check task, to be added to the server beside the proxy.
 pub type OriginHealthService = pingora::services::background::GenBackgroundService<LoadBalancer<RoundRobin>>;
@@ -45,6 +50,8 @@ pub(crate) struct OriginPool {
     epoch: Instant,
     connect_timeout: Duration,
     read_timeout: Duration,
+    /// `None`: plain HTTP.
+    tls: Option<OriginTls>,
 }
 
 /// One origin and what the pool knows of it.
@@ -176,7 +183,8 @@ impl OriginPool {
             })
             .collect();
         let p: &OriginPoolConfig = &cfg.origin_pool;
-        let health = health::service(&p.health_check, &origins, &cfg.origin)?;
+        let tls = OriginTls::from_config(&cfg.origin_tls)?;
+        let health = health::service(&p.health_check, &origins, &cfg.origin, tls.as_ref())?;
         let pool = Self {
             max_tries: p.max_tries.min(origins.len()).max(1),
             origins,
@@ -187,6 +195,7 @@ impl OriginPool {
             epoch: Instant::now(),
             connect_timeout: Duration::from_millis(cfg.origin_timeouts.connect_ms),
             read_timeout: Duration::from_millis(cfg.origin_timeouts.read_ms),
+            tls,
         };
         Ok((pool, health))
     }
@@ -227,7 +236,14 @@ impl OriginPool {
         up.current = Some(InFlight { origins: self.origins.clone(), index });
         up.tried |= 1 << index;
         up.tries += 1;
-        let mut peer = HttpPeer::new(origin.backend.clone(), false, String::new());
+        let mut peer = match &self.tls {
+            None => HttpPeer::new(origin.backend.clone(), false, String::new()),
+            Some(tls) => {
+                let mut peer = HttpPeer::new(origin.backend.clone(), true, tls.sni.clone());
+                tls.apply(&mut peer.options);
+                peer
+            }
+        };
         peer.options.connection_timeout = Some(self.connect_timeout);
         peer.options.read_timeout = Some(self.read_timeout);
         Ok(Box::new(peer))
@@ -353,6 +369,35 @@ mod tests {
         p.connect_failed(&up2);
         assert_ne!(first, second);
         assert!(!pick(&p).is_empty(), "everything ejected: still try one rather than 502");
+    }
+
+    #[test]
+    fn with_tls_every_peer_carries_the_name_and_one_shared_ca_and_verifies() {
+        let plain = pool("[127.0.0.1:1001]", "").next_peer(&mut Upstream::default(), "/").unwrap();
+        assert!(!plain.is_tls() && plain.sni.is_empty() && plain.options.ca.is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+        let p = pool(
+            "[127.0.0.1:1001, 127.0.0.1:1002]",
+            &format!("origin_tls: {{enabled: true, sni: api.internal, ca_file: {}}}\n", ca.display()),
+        );
+        let (a, b) = (
+            p.next_peer(&mut Upstream::default(), "/").unwrap(),
+            p.next_peer(&mut Upstream::default(), "/").unwrap(),
+        );
+        assert_ne!(a._address, b._address);
+        for peer in [&a, &b] {
+            assert!(peer.is_tls() && peer.sni == "api.internal");
+            assert!(peer.options.verify_cert && peer.options.verify_hostname);
+            assert_eq!(peer.options.ca.as_ref().map(|c| c.len()), Some(1));
+        }
+        let (ca_a, ca_b) = (a.options.ca.as_ref().unwrap(), b.options.ca.as_ref().unwrap());
+        assert!(Arc::ptr_eq(ca_a, ca_b), "the CA is loaded once and shared, not per request");
     }
 
     #[test]
