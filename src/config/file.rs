@@ -46,7 +46,7 @@ pub(super) struct ServerPart {
 }
 
 /// The keys of [`ServerPart`], which [`RoutesPart`] passes over.
-pub(super) const SERVER_KEYS: [&str; 10] = [
+pub(super) const SERVER_KEYS: [&str; 11] = [
     "listen",
     "origin",
     "threads",
