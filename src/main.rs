@@ -122,7 +122,7 @@ fn init_logging(level: &str) {
 }
 
 /// Raise the descriptor limit and size the connection caps from it.
-fn edge_settings(cfg: &Config) -> presign_gateway::edge::EdgeSettings {
+fn edge_settings(cfg: &Config) -> Result<presign_gateway::edge::EdgeSettings, String> {
     let soft = match presign_gateway::edge::fd_limit::raise() {
         Ok(l) => {
             log::info!(
@@ -151,18 +151,27 @@ fn edge_settings(cfg: &Config) -> presign_gateway::edge::EdgeSettings {
         "connections: at most {max_connections} at once, {} per client address (0: no cap)",
         l.max_connections_per_ip
     );
-    presign_gateway::edge::EdgeSettings {
+    let proxy_protocol = if l.proxy_protocol.enabled {
+        let trusted = l.proxy_protocol.networks().map_err(|e| e.to_string())?;
+        let list: Vec<String> = trusted.iter().map(|n| n.to_string()).collect();
+        log::info!("PROXY protocol: required on every listener, from {} only", list.join(", "));
+        Some(presign_gateway::edge::ProxyProtocol::new(trusted))
+    } else {
+        None
+    };
+    Ok(presign_gateway::edge::EdgeSettings {
         max_connections,
         max_connections_per_ip: l.max_connections_per_ip,
         header_timeout: (l.header_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(l.header_timeout_secs)),
         keepalive_timeout: (l.keepalive_timeout_secs > 0)
             .then(|| std::time::Duration::from_secs(l.keepalive_timeout_secs)),
-    }
+        proxy_protocol,
+    })
 }
 
 fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
-    let edge = edge_settings(cfg);
+    let edge = edge_settings(cfg)?;
     let (gateway, origin_health) = Gateway::from_config(cfg).map_err(|e| e.to_string())?;
     let conf = ServerConf {
         threads: cfg.threads,

@@ -34,10 +34,13 @@ pub enum Reason {
     TlsHandshake,
     /// An HTTP/2 connection ended by its frames (rapid reset, CONTINUATION or control floods).
     H2Abuse,
+    /// With `limits.proxy_protocol` on: a source not in its `trusted` list (refused at
+    /// accept), or a trusted one whose first bytes are not a valid PROXY header.
+    ProxyProtocol,
 }
 
 impl Reason {
-    const ALL: [Reason; 9] = [
+    const ALL: [Reason; 10] = [
         Reason::PerIpCap,
         Reason::MaxConnections,
         Reason::FdExhausted,
@@ -47,6 +50,7 @@ impl Reason {
         Reason::BodyTooSlow,
         Reason::TlsHandshake,
         Reason::H2Abuse,
+        Reason::ProxyProtocol,
     ];
 
     pub fn label(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Reason {
             Reason::BodyTooSlow => "body_too_slow",
             Reason::TlsHandshake => "tls_handshake",
             Reason::H2Abuse => "h2_abuse",
+            Reason::ProxyProtocol => "proxy_protocol",
         }
     }
 

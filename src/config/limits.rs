@@ -1,8 +1,10 @@
 //! `limits:` (the binary's part): how many connections the edge holds and how long a client
-//! may take to say what it wants; `upload_body:` (the routes' part): how slowly an upload body
-//! may arrive. Safe with no config; 0 turns any one of them off. The reasons for each default
-//! are in README.md, "Running it on the internet".
+//! may take to say what it wants, and `limits.proxy_protocol:` (whose address counts as the
+//! client's behind a load balancer); `upload_body:` (the routes' part): how slowly an upload
+//! body may arrive. Safe with no config; 0 turns any one of them off. The reasons for each
+//! default are in README.md, "Running it on the internet".
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -23,8 +25,52 @@ pub struct LimitsConfig {
     /// reserve (see [`auto_max_connections`]), so that each connection may also hold an
     /// upstream socket or a file.
     pub max_connections: Option<u64>,
-    /// Client connections open at once from one IP address, refused at accept.
+    /// Client connections open at once from one IP address, refused at accept (behind the
+    /// PROXY protocol: once the header has named the client).
     pub max_connections_per_ip: u64,
+    /// The PROXY protocol on the gateway's listeners; off by default.
+    pub proxy_protocol: ProxyProtocolConfig,
+}
+
+/// `limits.proxy_protocol:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocolConfig {
+    /// Every connection to the listeners (plain and TLS) begins with a PROXY protocol header
+    /// (v1 or v2) from a load balancer; the client it names is the connection's client (its
+    /// per-IP cap, the logs). A connection without a valid header is refused.
+    pub enabled: bool,
+    /// The load balancers: networks (`10.0.0.0/8`) or addresses (`10.0.3.4`). With `enabled`,
+    /// a connection from any other address is refused at accept.
+    pub trusted: Vec<String>,
+}
+
+impl ProxyProtocolConfig {
+    /// `trusted` parsed (an address is a network of one); an error names the entry at fault.
+    pub fn networks(&self) -> Result<Vec<IpNet>, ConfigError> {
+        let parse = |(i, n): (usize, &String)| {
+            n.parse::<IpNet>()
+                .or_else(|e| n.parse::<std::net::IpAddr>().map(IpNet::from).map_err(|_| e))
+                .map_err(|e| {
+                    ConfigError::new(
+                        format!("limits.proxy_protocol.trusted[{i}]"),
+                        format!("{n:?}: {e} (a network like 10.0.0.0/8, or an address)"),
+                    )
+                })
+        };
+        self.trusted.iter().enumerate().map(parse).collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.networks()?;
+        if self.enabled && self.trusted.is_empty() {
+            return Err(ConfigError::new(
+                "limits.proxy_protocol.trusted",
+                "must list the load balancers' networks when the PROXY protocol is enabled (a connection from anywhere else is refused)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {
@@ -34,6 +80,7 @@ impl Default for LimitsConfig {
             keepalive_timeout_secs: 60,
             max_connections: None,
             max_connections_per_ip: 512,
+            proxy_protocol: ProxyProtocolConfig::default(),
         }
     }
 }
@@ -53,7 +100,7 @@ impl LimitsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         check_secs("limits.header_timeout_secs", self.header_timeout_secs)?;
         check_secs("limits.keepalive_timeout_secs", self.keepalive_timeout_secs)?;
-        Ok(())
+        self.proxy_protocol.validate()
     }
 }
 
@@ -131,6 +178,33 @@ mod tests {
         assert_eq!(field("upload_body: {min_bytes_per_sec: 2000000000}\n"), "upload_body.min_bytes_per_sec");
         let e = Config::from_yaml(&format!("{MIN}limits: {{header_timeout: 5}}\n")).unwrap_err();
         assert!(e.to_string().contains("header_timeout"), "{e}");
+    }
+
+    #[test]
+    fn proxy_protocol_is_off_by_default_and_needs_its_trusted_sources() {
+        let c = Config::from_yaml(MIN).expect("valid");
+        assert!(!c.limits.proxy_protocol.enabled && c.limits.proxy_protocol.trusted.is_empty());
+        let y = format!(
+            "{MIN}limits:\n  proxy_protocol:\n    enabled: true\n    trusted: [10.0.0.0/8, 192.0.2.10, '2001:db8::/32']\n"
+        );
+        let c = Config::from_yaml(&y).expect("valid");
+        let nets = c.limits.proxy_protocol.networks().unwrap();
+        assert_eq!(nets[1], "192.0.2.10/32".parse::<IpNet>().unwrap());
+        assert_eq!(nets.len(), 3);
+        let field = |y: &str| Config::from_yaml(&format!("{MIN}{y}")).unwrap_err().field;
+        assert_eq!(field("limits: {proxy_protocol: {enabled: true}}\n"), "limits.proxy_protocol.trusted");
+        assert_eq!(
+            field("limits: {proxy_protocol: {trusted: [10.0.0.0/8, 10.0.0.0/33]}}\n"),
+            "limits.proxy_protocol.trusted[1]"
+        );
+        assert_eq!(
+            field("limits: {proxy_protocol: {trusted: [lb.internal]}}\n"),
+            "limits.proxy_protocol.trusted[0]"
+        );
+        let e =
+            Config::from_yaml(&format!("{MIN}limits: {{proxy_protocol: {{enabled: true, trust: []}}}}\n"))
+                .unwrap_err();
+        assert!(e.to_string().contains("trust"), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod validate;
 pub use auth::{all_keys, AuthConfig, DelegatedAuthConfig, KeyFile};
 pub use error::ConfigError;
 pub use events::{EventsConfig, MIN_EVENTS_SECRET_LEN};
-pub use limits::{auto_max_connections, LimitsConfig, UploadBodyConfig, RESERVED_FDS};
+pub use limits::{auto_max_connections, LimitsConfig, ProxyProtocolConfig, UploadBodyConfig, RESERVED_FDS};
 pub use origin_pool::{
     HealthCheckConfig, HealthCheckKind, OriginPoolConfig, PassiveHealthConfig, Selection, MAX_ORIGINS,
 };

@@ -2,6 +2,11 @@
 //! address alone, before any TLS or HTTP work. A [`Slot`] is held for the connection's life
 //! and gives its place back on drop.
 //!
+//! Behind the PROXY protocol the client's address is known only once its header is read, in
+//! the connection's task: the slot is then taken in two steps, the global place at accept
+//! ([`Admission::admit_any`]) and the per-IP one for the address the header names
+//! ([`Slot::hold_ip`]). Both are given back by the same drop.
+//!
 //! The per-IP table is sharded by address so that accepts on different threads rarely meet
 //! on one lock; it holds only addresses with a connection open, so its size is bounded by
 //! the global cap. std's SipHash keeps an attacker who picks addresses from crowding one
@@ -50,25 +55,20 @@ impl Admission {
 
     /// A place for a connection from `ip`, or the cap it would break.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Reason> {
+        let mut slot = self.admit_any()?;
+        // Refused: dropping the slot gives its global place back.
+        slot.hold_ip(ip)?;
+        Ok(slot)
+    }
+
+    /// A place under the global cap alone, for a connection whose client is not known yet.
+    pub fn admit_any(self: &Arc<Self>) -> Result<Slot, Reason> {
         let total = self.total.fetch_add(1, Ordering::Relaxed);
         if self.max_total > 0 && total >= self.max_total {
             self.total.fetch_sub(1, Ordering::Relaxed);
             return Err(Reason::MaxConnections);
         }
-        if self.max_per_ip == 0 {
-            return Ok(Slot { admission: self.clone(), ip: None });
-        }
-        // A poisoned shard only means another accept panicked mid-update; its counts are
-        // still the best there is.
-        let mut shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
-        let n = shard.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
-            drop(shard);
-            self.total.fetch_sub(1, Ordering::Relaxed);
-            return Err(Reason::PerIpCap);
-        }
-        *n += 1;
-        Ok(Slot { admission: self.clone(), ip: Some(ip) })
+        Ok(Slot { admission: self.clone(), ip: None })
     }
 
     /// Connections open now.
@@ -80,6 +80,31 @@ impl Admission {
     pub fn open_from(&self, ip: IpAddr) -> u32 {
         let shard = self.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
         shard.get(&ip).copied().unwrap_or(0)
+    }
+}
+
+impl Slot {
+    /// Count this connection under `ip`'s cap too, or say it is full (the slot keeps only its
+    /// global place). A slot counts under one address: a second call is refused.
+    pub fn hold_ip(&mut self, ip: IpAddr) -> Result<(), Reason> {
+        let a = &self.admission;
+        if a.max_per_ip == 0 {
+            return Ok(());
+        }
+        if self.ip.is_some() {
+            return Err(Reason::PerIpCap);
+        }
+        // A poisoned shard only means another accept panicked mid-update; its counts are
+        // still the best there is.
+        let mut shard = a.shard(&ip).lock().unwrap_or_else(|p| p.into_inner());
+        let n = shard.entry(ip).or_insert(0);
+        if *n >= a.max_per_ip {
+            return Err(Reason::PerIpCap);
+        }
+        *n += 1;
+        drop(shard);
+        self.ip = Some(ip);
+        Ok(())
     }
 }
 
@@ -116,6 +141,25 @@ mod tests {
         drop(s1);
         assert_eq!((a.open(), a.open_from(x)), (2, 1));
         assert!(a.admit(x).is_ok());
+    }
+
+    #[test]
+    fn a_slot_taken_in_two_steps_counts_where_its_client_is_known() {
+        let a = Admission::new(3, 1);
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let mut first = a.admit_any().unwrap();
+        let mut second = a.admit_any().unwrap();
+        assert_eq!((a.open(), a.open_from(client)), (2, 0), "global at accept, no address yet");
+        first.hold_ip(client).unwrap();
+        assert_eq!(second.hold_ip(client), Err(Reason::PerIpCap));
+        assert_eq!(first.hold_ip(client), Err(Reason::PerIpCap), "one address per slot");
+        drop(second);
+        assert_eq!((a.open(), a.open_from(client)), (1, 1), "a refused slot gives its global place back");
+        let _third = a.admit_any().unwrap();
+        let _fourth = a.admit_any().unwrap();
+        assert_eq!(a.admit_any().err(), Some(Reason::MaxConnections));
+        drop(first);
+        assert_eq!(a.open_from(client), 0);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - [`service`]: the listener and its accept loop (caps at accept, EMFILE survived);
 //! - [`admission`]: the global and per-IP connection caps;
+//! - [`proxy_protocol`]: the PROXY protocol header (v1, v2) a load balancer sends first;
 //! - [`accept`]: failed accepts, the backoff, the reserved descriptor;
 //! - [`stream`]: the header deadline on each client connection;
 //! - [`tls`], [`certs`], [`h2_guard`]: the TLS listener, its reloadable certificate, and
@@ -20,6 +21,7 @@ mod from_config;
 mod h2_guard;
 pub mod log_limit;
 mod protocols;
+pub mod proxy_protocol;
 mod service;
 mod stream;
 mod tls;
@@ -29,6 +31,7 @@ pub use certs::{CertError, Certificates};
 pub use from_config::{h2_options, server_options, TlsListener};
 pub use h2_guard::H2Limits;
 pub use protocols::Protocols;
+pub use proxy_protocol::ProxyProtocol;
 pub use service::{EdgeService, EdgeSettings};
 pub use stream::{mark_request_started, mark_response_done, EdgeStream};
 pub use tls::{TlsEdge, TlsEdgeStream};

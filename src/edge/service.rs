@@ -6,8 +6,13 @@
 //! connection ends. Here, at accept and before any HTTP work:
 //! - the connection takes a [`Slot`](super::admission::Slot) under the global and per-IP
 //!   caps, or is closed at once;
-//! - it is wrapped in an [`EdgeStream`] (the header deadline) and handed to the Pingora app
-//!   (the proxy), in a task that holds the slot until the app is done with it;
+//! - in a task of its own, which holds the slot until the app is done with it, it is wrapped
+//!   in an [`EdgeStream`] (the header deadline), taken through the TLS handshake on the TLS
+//!   listener, and handed to the Pingora app (the proxy);
+//! - with the PROXY protocol on ([`super::proxy_protocol`]), a source outside the trusted
+//!   networks is closed at accept, and the slot takes only its global place there; the task
+//!   reads the header (inside the header deadline), takes the per-IP place for the client it
+//!   names, and makes that client the connection's peer address;
 //! - when the process is out of descriptors ([`super::accept`]), a reserved descriptor is
 //!   given up to accept and close the waiting connections, and the loop waits a short,
 //!   growing backoff (never a busy loop, never more than a fraction of a second).
@@ -27,21 +32,25 @@ use pingora::protocols::{GetSocketDigest, SocketDigest};
 use pingora::server::{ListenFds, ShutdownWatch};
 use pingora::services::Service;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
-use crate::refusals::Refusals;
+use crate::refusals::{Reason, Refusals};
 
 use super::accept::{AcceptError, Backoff, Reserve};
 use super::admission::{Admission, Slot};
+use super::proxy_protocol::{self, Header, ProxyProtocol, ReadError};
 use super::stream::EdgeStream;
 use super::tls::TlsEdge;
 
 /// What the listener enforces (from `limits:`; 0 there is `0`/`None` here: no limit).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EdgeSettings {
     pub max_connections: u64,
     pub max_connections_per_ip: u64,
     pub header_timeout: Option<Duration>,
     pub keepalive_timeout: Option<Duration>,
+    /// `Some`: every connection begins with a PROXY protocol header, from these sources only.
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 pub struct EdgeService<A> {
@@ -102,7 +111,8 @@ fn listen(addr: &str, fds: Option<ListenFds>) -> std::io::Result<TcpListener> {
 }
 
 /// A Pingora L4 stream for an accepted socket, with the peer address Pingora's own listener
-/// records (the proxy reads the client address from it).
+/// records (the proxy reads the client address from it): the socket's peer, or the client a
+/// PROXY header named.
 fn l4_stream(tcp: TcpStream, peer: SocketAddr) -> L4Stream {
     use std::os::fd::AsRawFd;
     let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
@@ -119,12 +129,27 @@ struct Loop<A> {
     header_timeout: Option<Duration>,
     keepalive_timeout: Option<Duration>,
     tls: Option<Arc<TlsEdge>>,
+    proxy: Option<Arc<ProxyProtocol>>,
     shutdown: ShutdownWatch,
 }
 
 impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
+    /// Decide what the peer address alone decides, then hand the connection to its own task.
     fn admit(&self, tcp: TcpStream, peer: SocketAddr) {
-        let slot = match self.admission.admit(peer.ip()) {
+        let started = Instant::now();
+        let slot = match &self.proxy {
+            None => self.admission.admit(peer.ip()),
+            // The client is known once its header is read: only the global cap here.
+            Some(p) if p.trusts(peer.ip()) => self.admission.admit_any(),
+            Some(_) => {
+                self.refusals.record(
+                    Reason::ProxyProtocol,
+                    format_args!("{peer}: not a trusted PROXY protocol source, refused at accept"),
+                );
+                return;
+            }
+        };
+        let slot = match slot {
             Ok(slot) => slot,
             Err(reason) => {
                 self.refusals.record(reason, format_args!("{peer} refused at accept"));
@@ -133,28 +158,16 @@ impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
         };
         // Small answers go out at once; a failure here only costs latency.
         let _ = tcp.set_nodelay(true);
-        let stream = EdgeStream::new(
-            l4_stream(tcp, peer),
-            self.header_timeout,
-            self.keepalive_timeout,
-            self.refusals.clone(),
-        );
-        let app = self.app.clone();
-        let shutdown = self.shutdown.clone();
-        let open = self.refusals.open.clone();
-        let Some(tls) = self.tls.clone() else {
-            pingora_runtime::current_handle().spawn(async move {
-                serve(app, Box::new(stream), shutdown, slot, open).await;
-            });
-            return;
+        let conn = Connection {
+            app: self.app.clone(),
+            refusals: self.refusals.clone(),
+            header_timeout: self.header_timeout,
+            keepalive_timeout: self.keepalive_timeout,
+            tls: self.tls.clone(),
+            proxied: self.proxy.is_some(),
+            shutdown: self.shutdown.clone(),
         };
-        let refusals = self.refusals.clone();
-        pingora_runtime::current_handle().spawn(async move {
-            // The slot is held through the handshake, which the header deadline bounds.
-            if let Some(stream) = tls.accept(stream.below_tls(), &refusals).await {
-                serve(app, Box::new(stream), shutdown, slot, open).await;
-            }
-        });
+        pingora_runtime::current_handle().spawn(conn.run(tcp, peer, slot, started));
     }
 
     async fn run(&mut self, listener: TcpListener) {
@@ -189,7 +202,7 @@ impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
                     AcceptError::OutOfDescriptors => {
                         let shed = reserve.shed(&listener);
                         self.refusals.record(
-                            crate::refusals::Reason::FdExhausted,
+                            Reason::FdExhausted,
                             format_args!("accept: {e}; closed {shed} waiting connection(s)"),
                         );
                         tokio::time::sleep(backoff.next()).await;
@@ -204,21 +217,96 @@ impl<A: ServerApp + Send + Sync + 'static> Loop<A> {
     }
 }
 
-/// One connection's life: the app's requests, then the slot back.
-async fn serve<A: ServerApp + Send + Sync + 'static>(
+/// One connection's task: its PROXY header and per-IP place (on a listener that takes
+/// headers), the TLS handshake (on the TLS listener), the app's requests, then the slot back.
+/// Whatever a slow client holds up here, it holds up only its own connection.
+struct Connection<A> {
     app: Arc<A>,
-    stream: pingora::protocols::Stream,
+    refusals: Arc<Refusals>,
+    header_timeout: Option<Duration>,
+    keepalive_timeout: Option<Duration>,
+    tls: Option<Arc<TlsEdge>>,
+    proxied: bool,
     shutdown: ShutdownWatch,
-    slot: Slot,
-    open: prometheus::IntGauge,
-) {
-    open.inc();
-    let mut next = app.process_new(stream, &shutdown).await;
-    while let Some(s) = next {
-        next = app.process_new(s, &shutdown).await;
+}
+
+impl<A: ServerApp + Send + Sync + 'static> Connection<A> {
+    async fn run(self, mut tcp: TcpStream, peer: SocketAddr, mut slot: Slot, started: Instant) {
+        let client = if self.proxied {
+            let Some(client) = self.proxy_header(&mut tcp, peer, started).await else { return };
+            if let Err(reason) = slot.hold_ip(client.ip()) {
+                self.refusals
+                    .record(reason, format_args!("{client} (via {peer}) refused after its PROXY header"));
+                return;
+            }
+            client
+        } else {
+            peer
+        };
+        // One header deadline from accept: PROXY header, TLS handshake and request headers.
+        let stream = EdgeStream::new(
+            l4_stream(tcp, client),
+            self.header_timeout,
+            self.keepalive_timeout,
+            self.refusals.clone(),
+        )
+        .started_at(started);
+        let Some(tls) = &self.tls else {
+            return self.serve(Box::new(stream), slot).await;
+        };
+        // The slot is held through the handshake, which the header deadline bounds.
+        if let Some(stream) = tls.accept(stream.below_tls(), &self.refusals).await {
+            self.serve(Box::new(stream), slot).await;
+        }
     }
-    open.dec();
-    drop(slot);
+
+    /// The client the connection's PROXY header names (the balancer's own address for a
+    /// LOCAL header and the like), within the header deadline; `None`: refused and counted,
+    /// or the balancer went away.
+    async fn proxy_header(
+        &self,
+        tcp: &mut TcpStream,
+        peer: SocketAddr,
+        started: Instant,
+    ) -> Option<SocketAddr> {
+        let read = proxy_protocol::read_header(tcp);
+        let read = match self.header_timeout {
+            None => read.await,
+            Some(t) => match tokio::time::timeout_at(started + t, read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let secs = t.as_secs_f64();
+                    self.refusals.record(
+                        Reason::HeaderTimeout,
+                        format_args!("{peer}: no complete PROXY header in {secs} s"),
+                    );
+                    return None;
+                }
+            },
+        };
+        match read {
+            Ok(Header::Proxied { client }) => Some(client),
+            Ok(Header::Local) => Some(peer),
+            // Opened and closed, or reset, before a byte: a TCP health check, not a refusal.
+            Err(ReadError::Closed(0) | ReadError::Io(_)) => None,
+            Err(e) => {
+                self.refusals.record(Reason::ProxyProtocol, format_args!("{peer}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The app's requests, then the slot back.
+    async fn serve(&self, stream: pingora::protocols::Stream, slot: Slot) {
+        let open = &self.refusals.open;
+        open.inc();
+        let mut next = self.app.process_new(stream, &self.shutdown).await;
+        while let Some(s) = next {
+            next = self.app.process_new(s, &self.shutdown).await;
+        }
+        open.dec();
+        drop(slot);
+    }
 }
 
 #[async_trait]
@@ -242,6 +330,7 @@ impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
             }
         }
         let app = Arc::new(app);
+        let proxy = self.settings.proxy_protocol.clone().map(Arc::new);
         let loops = sockets.into_iter().map(|(listener, tls)| {
             let mut run = Loop {
                 app: app.clone(),
@@ -250,6 +339,7 @@ impl<A: ServerApp + Send + Sync + 'static> Service for EdgeService<A> {
                 header_timeout: self.settings.header_timeout,
                 keepalive_timeout: self.settings.keepalive_timeout,
                 tls,
+                proxy: proxy.clone(),
                 shutdown: shutdown.clone(),
             };
             async move { run.run(listener).await }

@@ -120,6 +120,15 @@ impl EdgeStream {
         Self { inner, clock, signal: AtomicU8::new(WAITING), answer_timeout: true, refusals }
     }
 
+    /// The connection started at `at` (its accept, before a PROXY header was read): the first
+    /// header deadline counts from there.
+    pub fn started_at(mut self, at: Instant) -> Self {
+        if let Some(c) = &mut self.clock {
+            c.deadline = at + c.timeout;
+        }
+        self
+    }
+
     /// Below TLS: the deadline closes without a plaintext 408.
     pub fn below_tls(mut self) -> Self {
         self.answer_timeout = false;

@@ -58,7 +58,7 @@ impl Gateway {
         let req = session.req_header();
         log::info!(
             target: "access",
-            "route={route} dialect={} key_id={} method={} path={} status={status} bytes_in={} bytes_out={} duration_ms={ms:.3} request_id={}",
+            "route={route} dialect={} key_id={} method={} path={} status={status} bytes_in={} bytes_out={} duration_ms={ms:.3} request_id={} client={}",
             ctx.info.dialect.unwrap_or("-"),
             ctx.info.key_id.as_deref().unwrap_or("-"),
             req.method,
@@ -66,6 +66,8 @@ impl Gateway {
             session.body_bytes_read(),
             session.body_bytes_sent(),
             ctx.info.request_id.as_ref().map_or("-", |r| r.as_str()),
+            // The socket's peer, or the client a PROXY header named.
+            session.client_addr().map_or_else(|| "-".to_string(), |a| a.to_string()),
         );
     }
 }
