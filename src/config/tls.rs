@@ -46,8 +46,9 @@ pub struct Http2Config {
     /// Streams a client may reset per second on one connection, after a burst of as many
     /// (rapid reset, CVE-2023-44487, ends here).
     pub max_resets_per_sec: u32,
-    /// PING, SETTINGS, PRIORITY and empty WINDOW_UPDATE frames a client may send per second
-    /// on one connection, after a burst of as many.
+    /// PING, SETTINGS and PRIORITY frames a client may send per second on one connection,
+    /// after a burst of as many. (A WINDOW_UPDATE of zero needs no rate: the h2 codec ends
+    /// the connection at the first.)
     pub max_control_frames_per_sec: u32,
     /// Seconds a response may wait for the client to open its flow-control window (a window
     /// kept at zero ends here).

@@ -35,13 +35,18 @@ pub(crate) fn classify(e: &Error) -> Failure {
     Failure { status, kind, body }
 }
 
-/// Write the failure's answer and close the connection after it.
+/// Write the failure's answer and close the connection after it. Nothing is written once a
+/// response has begun (a route failing mid-body, an origin cut off mid-response): its header
+/// cannot be replaced, and this body would be spliced onto that response's.
 pub(crate) async fn answer(session: &mut Session, f: &Failure) -> pingora::Result<()> {
+    session.set_keepalive(None);
+    if session.response_written().is_some_and(|h| !h.status.is_informational()) {
+        return Ok(());
+    }
     let mut h = ResponseHeader::build(f.status, Some(3))?;
     h.insert_header(header::CONTENT_TYPE, "application/json")?;
     h.insert_header(header::CONTENT_LENGTH, f.body.len().to_string())?;
     h.insert_header(header::CONNECTION, "close")?;
-    session.set_keepalive(None);
     session.write_response_header(Box::new(h), false).await?;
     session.write_response_body(Some(Bytes::from_static(f.body)), true).await
 }

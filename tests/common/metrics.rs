@@ -23,3 +23,19 @@ pub fn value_in(text: &str, series: &str) -> f64 {
         .next()
         .unwrap_or(0.0)
 }
+
+/// The sum of every series of metric `name` (all its label sets).
+pub async fn metric_sum(gw: &Gateway, name: &str) -> f64 {
+    let text = super::client()
+        .get(gw.metrics_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    text.lines()
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+        .sum()
+}

@@ -8,6 +8,8 @@
 //! - [`redis`]: [`redis::Redis`], a real redis-server on a Unix socket.
 //! - [`s3s`]: [`S3sFs`] starts a real `s3s-fs` server with bucket `media`.
 //! - [`edge_clients`]: sockets from a chosen loopback address, closes, descriptor counts.
+//! - [`h2_raw`]: a raw HTTP/2 client over TLS (hand-built frames, a tiny HPACK encoder).
+//! - [`pki`]: a CA and the TLS listener's certificates, made per run.
 //! - [`ports`]: child processes on fresh ports with a retry when the bind fails, dead ports,
 //!   and waits on conditions.
 //! - [`http_client`]: client helpers.
@@ -34,6 +36,7 @@ pub mod fetch_server;
 pub mod form;
 pub mod garage;
 pub mod gateway;
+pub mod h2_raw;
 pub mod http_client;
 pub mod metrics;
 pub mod origin;

@@ -80,7 +80,8 @@ fn object_header(
 }
 
 /// Write `h`, then `count` bytes of `file` from `start` (nothing for HEAD). A failure past
-/// the header closes the connection: the client sees a short body, never a wrong one.
+/// the header ends the response abruptly ([`abandon`]): the client sees a short body, never
+/// a wrong one.
 async fn stream_file(
     session: &mut Session,
     h: ResponseHeader,
@@ -93,7 +94,7 @@ async fn stream_file(
         return;
     }
     if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        session.set_keepalive(None);
+        abandon(session).await;
         return;
     }
     let mut left = count;
@@ -102,7 +103,7 @@ async fn stream_file(
         let n = match file.read(&mut buf).await {
             Ok(0) | Err(_) => {
                 // The file shrank under us.
-                session.set_keepalive(None);
+                abandon(session).await;
                 return;
             }
             Ok(n) => n,
@@ -110,7 +111,19 @@ async fn stream_file(
         buf.truncate(n);
         left -= n as u64;
         if session.write_response_body(Some(Bytes::from(buf)), left == 0).await.is_err() {
+            // E.g. an HTTP/2 client that kept its window shut past `send_stall_timeout_secs`.
+            abandon(session).await;
             return;
         }
+    }
+}
+
+/// End a response whose body cannot be finished so that the client cannot take it for whole:
+/// HTTP/1.1 closes the connection after it (its `Content-Length` is then short); HTTP/2
+/// resets the stream, where the end of the route would otherwise send `END_STREAM`.
+async fn abandon(session: &mut Session) {
+    session.set_keepalive(None);
+    if session.as_downstream().is_http2() {
+        session.as_downstream_mut().shutdown().await;
     }
 }
