@@ -20,6 +20,7 @@ command -v cmake >/dev/null || { echo "installing cmake"; apt_install cmake; }
 
 command -v python3 >/dev/null || apt_install python3 python3-pip
 python3 -c 'import botocore, boto3' 2>/dev/null || { echo "installing boto3"; python3 -m pip install -q boto3 || python3 -m pip install -q --break-system-packages boto3; }
+python3 -c 'import requests' 2>/dev/null || { echo "installing requests"; python3 -m pip install -q requests || python3 -m pip install -q --break-system-packages requests; }
 if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
   echo "installing s3s-fs (about 2 minutes)"
   cargo install s3s-fs@0.14.1 --features binary --locked
