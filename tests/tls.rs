@@ -372,3 +372,49 @@ async fn the_certificate_is_swapped_under_load_without_a_failed_request() {
     assert_eq!(failed.load(Ordering::Relaxed), 0, "{} served", ok.load(Ordering::Relaxed));
     assert!(metric(&gw, "presign_tls_cert_reloads_total{result=\"ok\"}").await >= 2.0);
 }
+
+/// `-u` + SIGQUIT hands the TLS listener over with the plain one: after the old process has
+/// gone, the same port still handshakes (with the same certificate) and mints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_upgrade_hands_the_tls_listener_over() {
+    let pki = TestPki::new("upgrade CA");
+    let mut old = tls_gateway(&pki, None, "");
+    let client = https_client(&pki);
+    let mint = |c: reqwest::Client, url: String| async move {
+        c.post(url)
+            .header("authorization", "Bearer demo-key")
+            .header("content-type", "application/json")
+            .body(BODY)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(mint(client.clone(), old.https_url(MINT)).await.unwrap(), 200);
+
+    let mut new = Command::new(common::gateway::bin())
+        .arg("-c")
+        .arg(old.dir.path().join("gateway.yaml"))
+        .arg("-u")
+        .env("RUST_LOG", "warn,pingora_load_balancing=error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = old.dir.path().join("gw.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !common::ports::unix_socket_listening(&sock) {
+        assert!(Instant::now() < deadline, "the new process never listened on {}", sock.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let quit = Command::new("kill").arg("-QUIT").arg(old.child.id().to_string()).status().unwrap();
+    assert!(quit.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while old.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the old process did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Only the new process holds the port now.
+    let status = mint(client, old.https_url(MINT)).await;
+    let _ = new.kill();
+    let _ = new.wait();
+    assert_eq!(status.expect("a TLS mint on the new process"), 200);
+}
