@@ -30,6 +30,9 @@
 #   SOAK_KEEP [0]               1 keeps the temp dir (config, logs, the store); on a failed
 #                               run the gateway's log is kept anyway, under $CARGO_TARGET_DIR/soak/
 #   CARGO_TARGET_DIR [target]   where cargo builds
+# The gateway inherits the environment: MIMALLOC_ALLOW_THP=0 runs it with transparent huge
+# pages off (mimalloc madvises its arena MADV_HUGEPAGE otherwise, and khugepaged's collapses
+# show as steps in RSS; the start-up lines print the process's THP_enabled).
 # Everything it starts is stopped on exit, also on Ctrl-C. Needs python3 (standard library).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -176,7 +179,7 @@ log "$(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo
 start_origin
 start_gateway
 log "gateway pid ${PID[gateway]} on 127.0.0.1:$GW_PORT (metrics :$METRICS_PORT, $THREADS threads), origin :$ORIGIN_PORT, store $TMP/data"
-log "$(grep -m1 'file descriptors:' "$TMP/gateway.log" | sed 's/^.*presign_gateway\] //')"
+log "$(grep -m1 'file descriptors:' "$TMP/gateway.log" | sed 's/^.*presign_gateway\] //'); $(grep -h THP_enabled "/proc/${PID[gateway]}/status" | tr -s '\t' ' '); THP mode $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')"
 
 status=0
 python3 benches/soak_load.py --gateway "127.0.0.1:$GW_PORT" --metrics "127.0.0.1:$METRICS_PORT" \

@@ -18,7 +18,8 @@ and from 127.0.0.2 (hostile, asyncio):
   garbage   connections at a fixed rate sending a garbage request line (400 at once, or a
             408 at the header deadline when it never ends a line)
 
-Every minute one line: the gateway's RSS (VmRSS of /proc/PID/status) and open descriptors
+Every minute one line: the gateway's RSS (VmRSS of /proc/PID/status; in brackets the part of
+it in transparent huge pages, AnonHugePages of /proc/PID/smaps_rollup) and open descriptors
 (/proc/PID/fd), its open client connections and refusal counters (/metrics), and for that
 minute the honest requests ok/errors per kind, their p99 latency, and the hostile
 connections opened/closed per kind. At the end the totals and the verdict; exit status 0
@@ -93,6 +94,19 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def huge_pages_kib(pid):
+    """AnonHugePages of the process (transparent huge pages, counted in its RSS): mimalloc
+    madvises its arenas MADV_HUGEPAGE, so a 2 MiB page may stand for a few small allocations."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
 
 
 def open_fds(pid):
@@ -503,7 +517,8 @@ def main():
           + f" (upload = mint + upload); hostile from {HOSTILE_ADDR}: {tricklers} trickling, "
           f"{idlers} idle keep-alive, {garbage_rate:g} garbage/s", flush=True)
     print(f"[soak] start: rss {rss_kib(a.pid)} KiB, fds {open_fds(a.pid)}", flush=True)
-    print("[soak] each minute: ok/errors per honest kind and hostile opened/closed in that minute; "
+    print("[soak] each minute: rss (thp = of it in transparent huge pages, KiB); "
+          "ok/errors per honest kind and hostile opened/closed in that minute; "
           "conns = the gateway's open client connections, 408/400 = its header-timeout and "
           "bad-request refusals in that minute", flush=True)
 
@@ -527,7 +542,7 @@ def main():
                 dead = f"the gateway (pid {a.pid}) exited during minute {minute}"
         if dead:
             break
-        rss, fds = rss_kib(a.pid), open_fds(a.pid)
+        rss, fds, thp = rss_kib(a.pid), open_fds(a.pid), huge_pages_kib(a.pid)
         try:
             m = scrape_metrics(a.metrics)
         except (OSError, http.client.HTTPException):
@@ -538,7 +553,7 @@ def main():
             return snap[counter][k] - prev[counter][k]
         honest_cols = "  ".join(f"{k} {delta('ok', k)}/{delta('err', k)}" for k in HONEST_KINDS)
         hostile_cols = "  ".join(f"{k} {delta('opened', k)}/{delta('closed', k)}" for k in HOSTILE_KINDS)
-        print(f"[soak] min {minute:2d}  rss {rss} KiB  fds {fds}  conns {m.get('conns', -1)} | "
+        print(f"[soak] min {minute:2d}  rss {rss} KiB (thp {thp})  fds {fds}  conns {m.get('conns', -1)} | "
               f"{honest_cols}  p99 {quantile(snap['lat'], 0.99) * 1000:.1f} ms | "
               f"hostile {hostile_cols}  late {snap['late']} | "
               f"gw 408 {m.get('408', 0) - prev_metrics.get('408', 0)}  400 {m.get('400', 0) - prev_metrics.get('400', 0)}",
