@@ -26,6 +26,7 @@
 #   SOAK_THREADS [2]            gateway worker threads
 #   SOAK_MINT_RPS [120]  SOAK_UPLOAD_RPS [5]  SOAK_DOWNLOAD_RPS [20]  SOAK_PASS_RPS [100]
 #   SOAK_TRICKLERS [40]  SOAK_IDLERS [80]  SOAK_GARBAGE_RPS [2]
+#   SOAK_COOLDOWN_SECS [60]     after the load, the wait before an idle sample (informational)
 #   SOAK_BUILD [1]              0 skips cargo build (the binaries must exist)
 #   SOAK_KEEP [0]               1 keeps the temp dir (config, logs, the store); on a failed
 #                               run the gateway's log is kept anyway, under $CARGO_TARGET_DIR/soak/

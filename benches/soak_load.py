@@ -22,8 +22,9 @@ Every minute one line: the gateway's RSS (VmRSS of /proc/PID/status; in brackets
 it in transparent huge pages, AnonHugePages of /proc/PID/smaps_rollup) and open descriptors
 (/proc/PID/fd), its open client connections and refusal counters (/metrics), and for that
 minute the honest requests ok/errors per kind, their p99 latency, and the hostile
-connections opened/closed per kind. At the end the totals and the verdict; exit status 0
-when it passes, 1 when it does not. Standard library only.
+connections opened/closed per kind. Then, once the load has stopped and SOAK_COOLDOWN_SECS
+[60] have passed, the gateway's RSS and descriptors with no client (informational), the
+totals and the verdict; exit status 0 when it passes, 1 when it does not. Standard library only.
 """
 
 import argparse
@@ -181,6 +182,21 @@ def quantile(values, q):
         return 0.0
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def slope(points):
+    """Least-squares slope of (x, y) points; 0 with fewer than two."""
+    if len(points) < 2:
+        return 0.0
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else 0.0
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else 0
 
 
 # --- honest clients (threads, http.client, one keep-alive connection each) ------------------
@@ -516,7 +532,8 @@ def main():
           + ", ".join(f"{k} {v:g}" for k, v in rates.items())
           + f" (upload = mint + upload); hostile from {HOSTILE_ADDR}: {tricklers} trickling, "
           f"{idlers} idle keep-alive, {garbage_rate:g} garbage/s", flush=True)
-    print(f"[soak] start: rss {rss_kib(a.pid)} KiB, fds {open_fds(a.pid)}", flush=True)
+    start_rss, start_fds = rss_kib(a.pid), open_fds(a.pid)
+    print(f"[soak] start: rss {start_rss} KiB, fds {start_fds}", flush=True)
     print("[soak] each minute: rss (thp = of it in transparent huge pages, KiB); "
           "ok/errors per honest kind and hostile opened/closed in that minute; "
           "conns = the gateway's open client connections, 408/400 = its header-timeout and "
@@ -563,7 +580,22 @@ def main():
     stop.set()
     for t in threads:
         t.join(timeout=TIMEOUT + 5)
+    if not dead:
+        cool_down(a.pid, start_rss, start_fds, env_num("SOAK_COOLDOWN_SECS", 60))
     return report(a, stats, samples, rates, dead)
+
+
+def cool_down(pid, start_rss, start_fds, secs):
+    """Informational: the gateway with no client at all, `secs` after the load stopped (every
+    connection closed by our side). Live memory stays; what the allocator purges goes."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end and os.path.exists(f"/proc/{pid}/status"):
+        time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+    try:
+        print(f"[soak] {secs:g} s after the load stopped: rss {rss_kib(pid)} KiB (thp {huge_pages_kib(pid)}), "
+              f"fds {open_fds(pid)} (at start: rss {start_rss} KiB, fds {start_fds})", flush=True)
+    except OSError:
+        print("[soak] the gateway exited after the load stopped", flush=True)
 
 
 def report(a, stats, samples, rates, dead):
@@ -594,6 +626,11 @@ def report(a, stats, samples, rates, dead):
             checks.append((top <= first * (1 + RSS_FD_TOLERANCE),
                            f"{name}: {first}{unit} at minute {after[0][0]}, max {top}{unit} after it "
                            f"({growth:+.1%}, limit +{RSS_FD_TOLERANCE:.0%})"))
+        # Not part of the verdict: a leak grows steadily, allocator and THP steps do not.
+        for name, idx in (("rss", 1), ("fds", 2)):
+            print(f"[soak] trend (informational) {name}: {slope([(s[0], s[idx]) for s in after]):+.1f} a minute "
+                  f"(least squares over minutes {after[0][0]}-{after[-1][0]}); median of the first five "
+                  f"{median(s[idx] for s in after[:5])}, of the last five {median(s[idx] for s in after[-5:])}")
     else:
         checks.append((False, "no sample after the warm-up"))
     errors = sum(stats.err.values())
