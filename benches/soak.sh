@@ -176,7 +176,7 @@ YAML
 }
 
 # --- the run ------------------------------------------------------------------------------
-log "$(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (dirty)'); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "$(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . ':!benches/results' 2>/dev/null || echo ' (dirty)'); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 start_origin
 start_gateway
 log "gateway pid ${PID[gateway]} on 127.0.0.1:$GW_PORT (metrics :$METRICS_PORT, $THREADS threads), origin :$ORIGIN_PORT, store $TMP/data"
