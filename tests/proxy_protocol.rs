@@ -8,7 +8,6 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::edge_clients::*;
@@ -16,8 +15,7 @@ use common::gateway::TlsOpts;
 use common::metrics::metric;
 use common::pki::TestPki;
 use common::*;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const GET: &str = "GET /files/none HTTP/1.1\r\nHost: gw\r\n\r\n";
@@ -239,17 +237,7 @@ fn read_response_head(s: &mut TcpStream) -> String {
 }
 
 fn connector(pki: &TestPki) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&pki.ca_file).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    common::pki::tls_connector(&pki.ca_file, &[])
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -16,8 +16,7 @@ use common::metrics::metric;
 use common::origin::Origin;
 use common::pki::TestPki;
 use common::{Gateway, GatewayOpts, MINT};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BODY: &str = r#"{"filename":"a.png","content_type":"image/png","file_size":5}"#;
@@ -215,17 +214,7 @@ async fn served_cn(pki: &TestPki, gw: &Gateway, names: &[&str]) -> String {
 }
 
 fn connector(pki: &TestPki) -> tokio_rustls::TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&pki.ca_file).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    common::pki::tls_connector(&pki.ca_file, &[])
 }
 
 fn https_client(pki: &TestPki) -> reqwest::Client {

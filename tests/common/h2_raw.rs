@@ -310,23 +310,6 @@ pub struct H2Client {
     pub written: u64,
 }
 
-/// A TLS client trusting only the CA in `ca_file`, offering `alpn`.
-pub fn tls_connector(ca_file: &Path, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca_file).expect("CA file") {
-        roots.add(cert.expect("CA certificate")).expect("add the CA");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 /// A TLS connection from `from` to `to` (the certificate's name, `localhost`), ALPN `h2`.
 pub async fn connect_tls(
     to: SocketAddr,
@@ -338,7 +321,7 @@ pub async fn connect_tls(
     let tcp = socket.connect(to).await?;
     tcp.set_nodelay(true)?;
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = tls_connector(ca_file, &[b"h2"]).connect(name, tcp).await?;
+    let tls = super::pki::tls_connector(ca_file, &[b"h2"]).connect(name, tcp).await?;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the server chose h2 by ALPN");
     Ok(tls)
 }

@@ -2,6 +2,7 @@
 //! TLS listener. Nothing is committed: every key is generated per run (rcgen).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 
@@ -76,4 +77,21 @@ pub fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).expect("write temp");
     std::fs::rename(&tmp, path).expect("rename into place");
+}
+
+/// A TLS client trusting only the CA in `ca_file`, offering `alpn`.
+pub fn tls_connector(ca_file: &Path, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).expect("add the CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
