@@ -13,7 +13,6 @@ use common::redis::Redis;
 use common::{Gateway, GatewayOpts};
 
 const MINT: &str = "/api/v1/files/upload-url";
-const BODY: &str = r#"{"filename":"a.png","content_type":"image/png","file_size":5}"#;
 const LIMIT: usize = 20;
 
 fn gateway(shared: Option<&Redis>) -> Gateway {
@@ -46,15 +45,7 @@ async fn blast(gws: &[&Gateway], secs: u64) -> (usize, usize, usize, u64) {
             let (stop, counts, client, url) = (stop.clone(), counts.clone(), client.clone(), gw.url(MINT));
             workers.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let status = client
-                        .post(&url)
-                        .header("authorization", "Bearer demo-key")
-                        .header("content-type", "application/json")
-                        .body(BODY)
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0);
+                    let status = common::http_client::send_mint(&client, &url).await.unwrap_or(0);
                     let slot = match status {
                         200 => 0,
                         429 => 1,

@@ -19,7 +19,7 @@ use common::{Gateway, GatewayOpts, MINT};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BODY: &str = r#"{"filename":"a.png","content_type":"image/png","file_size":5}"#;
+use common::http_client::MINT_BODY as BODY;
 
 fn tls_gateway(pki: &TestPki, origin: Option<&Origin>, extra: &str) -> Gateway {
     let mut tls = TlsOpts::new(pki);
@@ -299,15 +299,8 @@ async fn the_certificate_is_swapped_under_load_without_a_failed_request() {
         let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let r = client
-                    .post(&url)
-                    .header("authorization", "Bearer demo-key")
-                    .header("content-type", "application/json")
-                    .body(BODY)
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                match common::http_client::send_mint(&client, &url).await {
+                    Ok(200) => ok.fetch_add(1, Ordering::Relaxed),
                     other => {
                         eprintln!("failed: {other:?}");
                         failed.fetch_add(1, Ordering::Relaxed)
@@ -369,16 +362,8 @@ async fn a_graceful_upgrade_hands_the_tls_listener_over() {
     let pki = TestPki::new("upgrade CA");
     let mut old = tls_gateway(&pki, None, "");
     let client = https_client(&pki);
-    let mint = |c: reqwest::Client, url: String| async move {
-        c.post(url)
-            .header("authorization", "Bearer demo-key")
-            .header("content-type", "application/json")
-            .body(BODY)
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-    };
-    assert_eq!(mint(client.clone(), old.https_url(MINT)).await.unwrap(), 200);
+    let mint = common::http_client::send_mint;
+    assert_eq!(mint(&client, &old.https_url(MINT)).await.unwrap(), 200);
 
     let mut new = Command::new(common::gateway::bin())
         .arg("-c")
@@ -402,7 +387,7 @@ async fn a_graceful_upgrade_hands_the_tls_listener_over() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Only the new process holds the port now.
-    let status = mint(client, old.https_url(MINT)).await;
+    let status = mint(&client, &old.https_url(MINT)).await;
     let _ = new.kill();
     let _ = new.wait();
     assert_eq!(status.expect("a TLS mint on the new process"), 200);

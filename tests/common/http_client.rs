@@ -72,3 +72,17 @@ pub fn read_request(
         }
     }
 }
+
+/// The small body the load tests mint with (API Mall's route, 5 bytes of PNG).
+pub const MINT_BODY: &str = r#"{"filename":"a.png","content_type":"image/png","file_size":5}"#;
+
+/// One mint with the demo key on `url` (a mint route) through `c`; returns the status.
+pub async fn send_mint(c: &reqwest::Client, url: &str) -> reqwest::Result<u16> {
+    c.post(url)
+        .header("authorization", "Bearer demo-key")
+        .header("content-type", "application/json")
+        .body(MINT_BODY)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+}
