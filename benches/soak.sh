@@ -28,6 +28,9 @@
 #   SOAK_TRICKLERS [40]  SOAK_IDLERS [80]  SOAK_GARBAGE_RPS [2]
 #   SOAK_COOLDOWN_SECS [60]     after the load, the wait before an idle sample (informational)
 #   SOAK_BUILD [1]              0 skips cargo build (the binaries must exist)
+#   SOAK_HEAP_STATS [1]         1 builds with `--features heap-stats`: each minute then shows the
+#                               live heap and mimalloc's committed bytes beside RSS, which tells
+#                               a leak (the heap grows) from the allocator's cache (it does not)
 #   SOAK_KEEP [0]               1 keeps the temp dir (config, logs, the store); on a failed
 #                               run the gateway's log is kept anyway, under $CARGO_TARGET_DIR/soak/
 #   CARGO_TARGET_DIR [target]   where cargo builds
@@ -55,9 +58,11 @@ done
 command -v python3 >/dev/null || die "python3 is needed"
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.2", 0))' 2>/dev/null ||
     die "cannot bind 127.0.0.2 (the hostile clients' address; Linux routes all of 127.0.0.0/8 to lo)"
+FEATURES=()
+[ "${SOAK_HEAP_STATS:-1}" = 1 ] && FEATURES=(--features heap-stats)
 if [ "${SOAK_BUILD:-1}" = 1 ]; then
-    log "cargo build --release --bin presign-gateway --example origin"
-    cargo build --release --bin presign-gateway --example origin >&2
+    log "cargo build --release --bin presign-gateway --example origin ${FEATURES[*]}"
+    cargo build --release --bin presign-gateway --example origin "${FEATURES[@]}" >&2
 fi
 for b in "$REL/presign-gateway" "$REL/examples/origin"; do
     [ -x "$b" ] || die "$b not built (set CARGO_TARGET_DIR if cargo builds elsewhere)"

@@ -127,6 +127,9 @@ def scrape_metrics(hostport):
         'presign_connections_refused_total{reason="header_timeout"}': "408",
         'presign_connections_refused_total{reason="bad_request"}': "400",
         'presign_connections_refused_total{reason="per_ip_cap"}': "capped",
+        # With `--features heap-stats` only (src/heap_stats.rs).
+        "presign_heap_live_bytes": "heap",
+        "presign_heap_committed_bytes": "committed",
     }
     out = {}
     for line in text.splitlines():
@@ -534,7 +537,8 @@ def main():
           f"{idlers} idle keep-alive, {garbage_rate:g} garbage/s", flush=True)
     start_rss, start_fds = rss_kib(a.pid), open_fds(a.pid)
     print(f"[soak] start: rss {start_rss} KiB, fds {start_fds}", flush=True)
-    print("[soak] each minute: rss (thp = of it in transparent huge pages, KiB); "
+    print("[soak] each minute: rss (thp = of it in transparent huge pages; with heap-stats, heap = "
+          "live heap bytes and committed = what mimalloc holds from the OS; all KiB); "
           "ok/errors per honest kind and hostile opened/closed in that minute; "
           "conns = the gateway's open client connections, 408/400 = its header-timeout and "
           "bad-request refusals in that minute", flush=True)
@@ -570,7 +574,7 @@ def main():
             return snap[counter][k] - prev[counter][k]
         honest_cols = "  ".join(f"{k} {delta('ok', k)}/{delta('err', k)}" for k in HONEST_KINDS)
         hostile_cols = "  ".join(f"{k} {delta('opened', k)}/{delta('closed', k)}" for k in HOSTILE_KINDS)
-        print(f"[soak] min {minute:2d}  rss {rss} KiB (thp {thp})  fds {fds}  conns {m.get('conns', -1)} | "
+        print(f"[soak] min {minute:2d}  rss {rss} KiB (thp {thp}{heap_cols(m)})  fds {fds}  conns {m.get('conns', -1)} | "
               f"{honest_cols}  p99 {quantile(snap['lat'], 0.99) * 1000:.1f} ms | "
               f"hostile {hostile_cols}  late {snap['late']} | "
               f"gw 408 {m.get('408', 0) - prev_metrics.get('408', 0)}  400 {m.get('400', 0) - prev_metrics.get('400', 0)}",
@@ -581,18 +585,29 @@ def main():
     for t in threads:
         t.join(timeout=TIMEOUT + 5)
     if not dead:
-        cool_down(a.pid, start_rss, start_fds, env_num("SOAK_COOLDOWN_SECS", 60))
+        cool_down(a.pid, start_rss, start_fds, env_num("SOAK_COOLDOWN_SECS", 60), a.metrics)
     return report(a, stats, samples, rates, dead)
 
 
-def cool_down(pid, start_rss, start_fds, secs):
+def heap_cols(m):
+    """", heap L, committed C" in KiB when the gateway reports its heap (heap-stats), else ""."""
+    if "heap" not in m:
+        return ""
+    return f", heap {m['heap'] // 1024}, committed {m.get('committed', 0) // 1024}"
+
+
+def cool_down(pid, start_rss, start_fds, secs, metrics):
     """Informational: the gateway with no client at all, `secs` after the load stopped (every
     connection closed by our side). Live memory stays; what the allocator purges goes."""
     end = time.monotonic() + secs
     while time.monotonic() < end and os.path.exists(f"/proc/{pid}/status"):
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
     try:
-        print(f"[soak] {secs:g} s after the load stopped: rss {rss_kib(pid)} KiB (thp {huge_pages_kib(pid)}), "
+        try:
+            m = scrape_metrics(metrics)
+        except (OSError, http.client.HTTPException):
+            m = {}
+        print(f"[soak] {secs:g} s after the load stopped: rss {rss_kib(pid)} KiB (thp {huge_pages_kib(pid)}{heap_cols(m)}), "
               f"fds {open_fds(pid)} (at start: rss {start_rss} KiB, fds {start_fds})", flush=True)
     except OSError:
         print("[soak] the gateway exited after the load stopped", flush=True)

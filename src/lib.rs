@@ -25,6 +25,8 @@ mod form_data;
 #[cfg(test)]
 mod fuzz;
 mod gateway;
+#[cfg(feature = "heap-stats")]
+pub mod heap_stats;
 mod http_io;
 mod metrics;
 pub mod refusals;

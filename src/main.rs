@@ -17,8 +17,14 @@ use cli::{Cli, Command};
 
 /// mimalloc: pass-through and mint allocate per request (headers, bodies, JSON); glibc
 /// malloc was ~11% of the gateway's CPU under load, see benches/load.sh.
+#[cfg(not(feature = "heap-stats"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "heap-stats")]
+#[global_allocator]
+static GLOBAL: presign_gateway::heap_stats::Counting<mimalloc::MiMalloc> =
+    presign_gateway::heap_stats::Counting(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();

@@ -222,6 +222,8 @@ impl Metrics {
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4096);
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        #[cfg(feature = "heap-stats")]
+        crate::heap_stats::render(&mut out);
         out
     }
 }

@@ -72,10 +72,7 @@ impl Window {
         // A clock read before another thread's reset is earlier than the window it began:
         // that is no time elapsed, not a wrap-around.
         if now_ms.saturating_sub(began) >= self.length_ms
-            && self
-                .began_ms
-                .compare_exchange(began, now_ms, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            && self.began_ms.compare_exchange(began, now_ms, Ordering::AcqRel, Ordering::Acquire).is_ok()
         {
             let next = self.current.load(Ordering::Acquire) ^ 1;
             self.sketches[next].reset();
