@@ -3,6 +3,9 @@
 //! Reads the file once, applies the command-line overrides, validates once, then either
 //! checks (`-t`, which writes nothing) or runs the server.
 
+/// mimalloc: pass-through and mint allocate per request (headers, bodies, JSON); glibc
+/// malloc was ~11% of the gateway's CPU under load, see benches/load.sh.
+mod allocator;
 mod cli;
 
 use std::io::Read;
@@ -15,24 +18,15 @@ use presign_gateway::{Config, Gateway, MetricsApp, UploadRoutes};
 
 use cli::{Cli, Command};
 
-/// mimalloc: pass-through and mint allocate per request (headers, bodies, JSON); glibc
-/// malloc was ~11% of the gateway's CPU under load, see benches/load.sh.
-#[cfg(not(feature = "heap-stats"))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(feature = "heap-stats")]
-#[global_allocator]
-static GLOBAL: presign_gateway::heap_stats::Counting<mimalloc::MiMalloc> =
-    presign_gateway::heap_stats::Counting(mimalloc::MiMalloc);
 
 fn main() -> ExitCode {
+    let allocator = allocator::tune();
     let mut cli = Cli::parse();
     // The helper subcommands exit 2 on a usage or input error; the server exits 1.
     let (outcome, failure) = match cli.command.take() {
         Some(Command::Sign(args)) => (sign(&args), 2),
         Some(Command::HashKey { key }) => (hash_key(key), 2),
-        None => (run(cli), 1),
+        None => (run(cli, &allocator), 1),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,13 +59,14 @@ fn hash_key(key: Option<String>) -> Result<(), String> {
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli, allocator: &str) -> Result<(), String> {
     let Cli { command: _, conf, test, daemon, upgrade, overrides } = cli;
     let path = conf.ok_or("no configuration: pass -c conf/gateway.yaml")?;
     let mut cfg = Config::read(&path).map_err(|e| e.to_string())?;
     overrides.apply(&mut cfg);
     let cfg = cfg.validate().map_err(|e| e.to_string())?;
     init_logging(&cfg.logging.level);
+    log::info!("{allocator}");
     if test {
         UploadRoutes::check(&cfg.routes).map_err(|e| e.to_string())?;
         if let Some(tls) = &cfg.tls {
