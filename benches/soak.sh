@@ -10,7 +10,10 @@
 # benches/soak_load.py against it for SOAK_MINUTES, at fixed rates (per second, by default):
 #   from 127.0.0.1  120 mints (the four dialects in turn), 5 uploads (a mint, then a PUT or
 #                   memories' multipart POST of 2 KiB to 4 MiB), 20 downloads of recent uploads
-#                   (bytes compared by SHA-256), 100 pass-through GETs (the origin's body compared)
+#                   (bytes compared by SHA-256), 100 pass-through GETs (the origin's body compared),
+#                   20 mints over HTTPS on the TLS listener (a self-signed certificate made by
+#                   openssl for the run), every 4th with a PUT and a GET; a new connection and
+#                   a full handshake every 10 requests
 #   from 127.0.0.2  40 connections trickling half a request line, 80 idle keep-alive
 #                   connections (both reconnect once closed), 2 garbage request lines a second
 # Every minute one line: the gateway's RSS (VmRSS, /proc/PID/status), its open descriptors
@@ -25,6 +28,7 @@
 #   SOAK_WARMUP_MINUTES [3]     the baseline is the sample at the end of this minute
 #   SOAK_THREADS [2]            gateway worker threads
 #   SOAK_MINT_RPS [120]  SOAK_UPLOAD_RPS [5]  SOAK_DOWNLOAD_RPS [20]  SOAK_PASS_RPS [100]
+#   SOAK_TLS_RPS [20]           0 runs no TLS listener at all
 #   SOAK_TRICKLERS [40]  SOAK_IDLERS [80]  SOAK_GARBAGE_RPS [2]
 #   SOAK_COOLDOWN_SECS [60]     after the load, the wait before an idle sample (informational)
 #   SOAK_BUILD [1]              0 skips cargo build (the binaries must exist)
@@ -56,6 +60,8 @@ done
 
 # --- tools and build ----------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is needed"
+TLS_RPS=${SOAK_TLS_RPS:-20}
+[ "$TLS_RPS" = 0 ] || command -v openssl >/dev/null || die "openssl is needed for the TLS share (or SOAK_TLS_RPS=0)"
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.2", 0))' 2>/dev/null ||
     die "cannot bind 127.0.0.2 (the hostile clients' address; Linux routes all of 127.0.0.0/8 to lo)"
 FEATURES=()
@@ -144,9 +150,24 @@ start_origin() {
 
 start_gateway() {
     mkdir -p "$TMP/data"
+    local tls_yaml="" ports
+    if [ "$TLS_RPS" != 0 ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj /CN=soak -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$TMP/tls-key.pem" -out "$TMP/tls.pem" 2>/dev/null || die "openssl could not make the certificate"
+    fi
     for _ in 1 2 3; do
         next_port; GW_PORT=$PORT
         next_port; METRICS_PORT=$PORT
+        ports=("$GW_PORT" "$METRICS_PORT")
+        if [ "$TLS_RPS" != 0 ]; then
+            next_port; TLS_PORT=$PORT
+            ports+=("$TLS_PORT")
+            tls_yaml="tls:
+  listen: 127.0.0.1:$TLS_PORT
+  cert_file: $TMP/tls.pem
+  key_file: $TMP/tls-key.pem"
+        fi
         cat >"$TMP/gateway.yaml" <<YAML
 listen: 127.0.0.1:$GW_PORT
 origin: [127.0.0.1:$ORIGIN_PORT]
@@ -166,11 +187,12 @@ server:
   upgrade_sock: $TMP/gateway.sock
   grace_period_seconds: 0
   graceful_shutdown_timeout_seconds: 1
+$tls_yaml
 YAML
         # info: the start-up line ("presign-gateway listening on ...") is an info line.
         RUST_LOG=info "$REL/presign-gateway" -c "$TMP/gateway.yaml" >"$TMP/gateway.log" 2>&1 &
         PID[gateway]=$!
-        if wait_listening gateway "$TMP/gateway.log" "$GW_PORT" "$METRICS_PORT"; then
+        if wait_listening gateway "$TMP/gateway.log" "${ports[@]}"; then
             grep -q "presign-gateway listening on 127.0.0.1:$GW_PORT" "$TMP/gateway.log" ||
                 die "the gateway listens but never logged its start-up line"
             return
@@ -184,12 +206,15 @@ YAML
 log "$(date -u +%FT%TZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- . ':!benches/results' 2>/dev/null || echo ' (dirty)'); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 start_origin
 start_gateway
-log "gateway pid ${PID[gateway]} on 127.0.0.1:$GW_PORT (metrics :$METRICS_PORT, $THREADS threads), origin :$ORIGIN_PORT, store $TMP/data"
+log "gateway pid ${PID[gateway]} on 127.0.0.1:$GW_PORT${TLS_PORT:+ and :$TLS_PORT (TLS)} (metrics :$METRICS_PORT, $THREADS threads), origin :$ORIGIN_PORT, store $TMP/data"
+log "$(grep -m1 -o 'allocator: .*' "$TMP/gateway.log" || echo 'allocator: (not logged)')"
 log "$(grep -m1 'file descriptors:' "$TMP/gateway.log" | sed 's/^.*presign_gateway\] //'); $(grep -h THP_enabled "/proc/${PID[gateway]}/status" | tr -s '\t' ' '); THP mode $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo '?')"
 
 status=0
+TLS_ARGS=()
+[ "$TLS_RPS" = 0 ] || TLS_ARGS=(--tls "127.0.0.1:$TLS_PORT" --ca "$TMP/tls.pem")
 python3 benches/soak_load.py --gateway "127.0.0.1:$GW_PORT" --metrics "127.0.0.1:$METRICS_PORT" \
-    --pid "${PID[gateway]}" --minutes "$MINUTES" --warmup "$WARMUP" || status=$?
+    --pid "${PID[gateway]}" --minutes "$MINUTES" --warmup "$WARMUP" "${TLS_ARGS[@]}" || status=$?
 
 warns=$(grep -cE '^\[[^]]* (WARN|ERROR) ' "$TMP/gateway.log" || true)
 log "gateway log: $(wc -l <"$TMP/gateway.log") lines, $(du -h "$TMP/gateway.log" | cut -f1), $warns warnings or errors; store $(du -sh "$TMP/data" | cut -f1); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,7 +2,7 @@
 gateway and the origin and passes their addresses).
 
 Usage: python3 benches/soak_load.py --gateway 127.0.0.1:PORT --metrics 127.0.0.1:PORT --pid PID
-           [--minutes M] [--warmup W] [--origin-body-len N]
+           [--tls 127.0.0.1:PORT --ca CERT.pem] [--minutes M] [--warmup W] [--origin-body-len N]
 
 For M minutes it drives, at fixed rates, from 127.0.0.1 (honest, keep-alive connections):
   mint      mints on the four dialects' routes, round robin (Bearer demo-key; memories: raw key)
@@ -10,6 +10,10 @@ For M minutes it drives, at fixed rates, from 127.0.0.1 (honest, keep-alive conn
             multipart POST; 2 KiB to 4 MiB of random bytes, remembered with their SHA-256
   download  GET of a recent upload's public URL: status, length and SHA-256 compared
   pass      GET pass-through to the origin: status and the origin's exact body compared
+  tls       with --tls: over HTTPS (HTTP/1.1, the certificate verified against --ca), a mint
+            whose URLs must be https on the TLS listener, and every 4th time a 2-64 KiB PUT to
+            it and a GET of its public URL (SHA-256 compared); a new connection, so a new
+            handshake, every TLS_REQUESTS_PER_CONN requests
 and from 127.0.0.2 (hostile, asyncio):
   trickle   a constant population of connections sending "GET /api/v1/fil" one byte a second,
             reconnecting once the gateway closes them (header deadline: 408 at 10 s)
@@ -35,6 +39,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import sys
 import threading
 import time
@@ -43,12 +48,13 @@ import urllib.parse
 KEY = "demo-key"
 HONEST_ADDR = "127.0.0.1"
 HOSTILE_ADDR = "127.0.0.2"
-HONEST_KINDS = ("mint", "upload", "download", "pass")
+HONEST_KINDS = ("mint", "upload", "download", "pass", "tls")
 HOSTILE_KINDS = ("trickle", "idle", "garbage")
 TIMEOUT = 30.0  # seconds for any one honest request
 SLACK = 5.0  # seconds past a gateway deadline a hostile connection may take to be closed
 RSS_FD_TOLERANCE = 0.10  # the verdict: max after the warm-up within 10% of its first sample
 MIN_DONE_SHARE = 0.8  # the verdict: each kind's workers ran at least 80% of their time slots
+TLS_REQUESTS_PER_CONN = 10  # then the tls worker reconnects: a full handshake each time
 
 # Upload sizes: (share, smallest, largest) in bytes, uniform within a bucket. Mean ~290 KiB.
 UPLOAD_SIZES = ((0.70, 2 << 10, 64 << 10), (0.25, 64 << 10, 1 << 20), (0.05, 1 << 20, 4 << 20))
@@ -69,6 +75,8 @@ def parse_args():
     p.add_argument("--gateway", required=True, help="host:port of the gateway (loopback)")
     p.add_argument("--metrics", required=True, help="host:port of its metrics listener")
     p.add_argument("--pid", required=True, type=int, help="the gateway's pid")
+    p.add_argument("--tls", help="host:port of the gateway's TLS listener (the tls kind)")
+    p.add_argument("--ca", help="the PEM certificate the TLS listener's is checked against")
     p.add_argument("--minutes", type=int, default=6)
     p.add_argument("--warmup", type=int, default=3, help="minutes before the baseline sample")
     p.add_argument("--origin-body-len", type=int, default=1024)
@@ -208,9 +216,11 @@ class Failed(Exception):
 
 
 class Honest:
-    def __init__(self, gateway, stats, origin_body, stop):
+    def __init__(self, gateway, stats, origin_body, stop, tls=None, ca=None):
         self.host, port = gateway.split(":")
         self.port = int(port)
+        self.tls = tls
+        self.tls_context = ssl.create_default_context(cafile=ca) if tls else None
         self.stats = stats
         self.origin_body = origin_body
         self.stop = stop
@@ -223,7 +233,11 @@ class Honest:
             self.counter += 1
             return self.counter
 
-    def connection(self):
+    def connection(self, kind):
+        if kind == "tls":
+            host, port = self.tls.split(":")
+            return http.client.HTTPSConnection(host, int(port), timeout=TIMEOUT, context=self.tls_context,
+                                               source_address=(HONEST_ADDR, 0))
         return http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT, source_address=(HONEST_ADDR, 0))
 
     @staticmethod
@@ -255,7 +269,7 @@ class Honest:
         return None
 
     # One mint on `dialect`; the answer's (upload URL, public path).
-    def mint(self, conn, dialect, size):
+    def mint(self, conn, dialect, size, origin=None):
         n = self.next_n()
         if dialect == "apimall":
             path, auth = "/api/v1/files/upload-url", f"Bearer {KEY}"
@@ -281,11 +295,13 @@ class Honest:
         else:
             url = v["data"]["signed_url"]
             public = url.split("?", 1)[0]
-        return self.local_path(url), self.local_path(public)
+        return self.local_path(url, origin), self.local_path(public, origin)
 
-    def local_path(self, url):
+    def local_path(self, url, origin=None):
+        """The path and query of a URL that must be on the gateway (`origin`: scheme://host:port,
+        by default the plain listener's)."""
         u = urllib.parse.urlsplit(url)
-        if u.netloc != f"{self.host}:{self.port}":
+        if f"{u.scheme}://{u.netloc}" != (origin or f"http://{self.host}:{self.port}"):
             raise Failed(f"URL not on the gateway: {url[:100]}")
         return u.path + (f"?{u.query}" if u.query else "")
 
@@ -341,6 +357,26 @@ class Honest:
         self.timed("download", get, conn)
         return True
 
+    def do_tls(self, conn, i, rng):
+        dialect = ("apimall", "octopusx", "ctxfy", "memories")[i % 4]
+        data = rng.randbytes(rng.randint(2 << 10, 64 << 10)) if i % 4 == 0 else b""
+        minted = self.timed("tls", lambda c: self.mint(c, dialect, len(data) or 1234, f"https://{self.tls}"), conn)
+        if minted is None or not data:
+            return
+        url, public = minted
+
+        def put_and_get(c):
+            status, _, answer = self.exchange(c, "PUT", url, data, {"Content-Type": "image/png"})
+            if not 200 <= status < 300:
+                raise Failed(f"tls upload of {len(data)} bytes: HTTP {status}: {answer[:100]!r}")
+            status, _, back = self.exchange(c, "GET", public)
+            if status != 200 or hashlib.sha256(back).digest() != hashlib.sha256(data).digest():
+                raise Failed(f"tls GET {public[:60]}: HTTP {status}, {len(back)} bytes of {len(data)}")
+            with self.stats.lock:
+                self.stats.uploaded_bytes += len(data)
+
+        self.timed("tls", put_and_get, conn)
+
     def do_pass(self, conn, i):
         def get(c):
             status, _, data = self.exchange(c, "GET", f"/soak/page-{i % 100}.html")
@@ -357,7 +393,7 @@ class Honest:
         interval = workers / rate
         due = t0 + interval * index / workers
         rng = random.Random(f"{kind}-{index}")
-        conn = self.connection()
+        conn = self.connection(kind)
         i = index
         while not self.stop.is_set():
             wait = due - time.monotonic()
@@ -371,6 +407,10 @@ class Honest:
                 self.do_upload(conn, i, rng)
             elif kind == "download":
                 ran = self.do_download(conn, rng)
+            elif kind == "tls":
+                self.do_tls(conn, i, rng)
+                if (i // workers) % TLS_REQUESTS_PER_CONN == TLS_REQUESTS_PER_CONN - 1:
+                    conn.close()  # the next request opens a new connection: a full handshake
             else:
                 self.do_pass(conn, i)
             i += workers
@@ -518,8 +558,9 @@ def main():
         "upload": env_num("SOAK_UPLOAD_RPS", 5),
         "download": env_num("SOAK_DOWNLOAD_RPS", 20),
         "pass": env_num("SOAK_PASS_RPS", 100),
+        "tls": env_num("SOAK_TLS_RPS", 20) if a.tls else 0,
     }
-    workers = {"mint": 3, "upload": 3, "download": 3, "pass": 3}
+    workers = {"mint": 3, "upload": 3, "download": 3, "pass": 3, "tls": 2}
     tricklers = env_num("SOAK_TRICKLERS", 40, int)
     idlers = env_num("SOAK_IDLERS", 80, int)
     garbage_rate = env_num("SOAK_GARBAGE_RPS", 2)
@@ -527,13 +568,14 @@ def main():
 
     stats = Stats()
     stop = threading.Event()
-    honest = Honest(a.gateway, stats, origin_body, stop)
+    honest = Honest(a.gateway, stats, origin_body, stop, a.tls, a.ca)
     host, port = a.gateway.split(":")
     hostile = Hostile(host, int(port), stats, a.header_timeout, a.keepalive_timeout)
 
     print(f"[soak] {a.minutes} min, warm-up {a.warmup} min; honest from {HONEST_ADDR} per second: "
           + ", ".join(f"{k} {v:g}" for k, v in rates.items())
-          + f" (upload = mint + upload); hostile from {HOSTILE_ADDR}: {tricklers} trickling, "
+          + f" (upload = mint + upload; tls = a mint over HTTPS, every 4th with a PUT and a GET)"
+          f"; hostile from {HOSTILE_ADDR}: {tricklers} trickling, "
           f"{idlers} idle keep-alive, {garbage_rate:g} garbage/s", flush=True)
     start_rss, start_fds = rss_kib(a.pid), open_fds(a.pid)
     print(f"[soak] start: rss {start_rss} KiB, fds {start_fds}", flush=True)
@@ -572,7 +614,7 @@ def main():
         samples.append((minute, rss, fds))
         def delta(counter, k):
             return snap[counter][k] - prev[counter][k]
-        honest_cols = "  ".join(f"{k} {delta('ok', k)}/{delta('err', k)}" for k in HONEST_KINDS)
+        honest_cols = "  ".join(f"{k} {delta('ok', k)}/{delta('err', k)}" for k in HONEST_KINDS if rates[k] > 0)
         hostile_cols = "  ".join(f"{k} {delta('opened', k)}/{delta('closed', k)}" for k in HOSTILE_KINDS)
         print(f"[soak] min {minute:2d}  rss {rss} KiB (thp {thp}{heap_cols(m)})  fds {fds}  conns {m.get('conns', -1)} | "
               f"{honest_cols}  p99 {quantile(snap['lat'], 0.99) * 1000:.1f} ms | "
@@ -615,7 +657,7 @@ def cool_down(pid, start_rss, start_fds, secs, metrics):
 
 def report(a, stats, samples, rates, dead):
     print("[soak] totals:", flush=True)
-    for k in HONEST_KINDS:
+    for k in (k for k in HONEST_KINDS if rates[k] > 0):
         lat = stats.all_lat[k]
         print(f"[soak]   {k:8s} {stats.ok[k]} ok, {stats.err[k]} errors; "
               f"latency p50 {quantile(lat, 0.5) * 1000:.1f} ms, p99 {quantile(lat, 0.99) * 1000:.1f} ms, "
