@@ -184,7 +184,6 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
         graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
         upstream_keepalive_pool_size: cfg.server.upstream_keepalive_pool_size,
         work_stealing: cfg.server.work_stealing,
-        blocking_threads_ttl_seconds: std::env::var("EXP_TTL").ok().and_then(|v| v.parse().ok()),
         ..Default::default()
     };
     let opt = Opt { upgrade, daemon, nocapture: false, test: false, conf: None };

@@ -125,8 +125,7 @@ impl Spool {
         let tmp = TempPath::fresh(tmp_dir).await?;
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(tmp.path()).await?;
         // A small spool (metadata) gets a buffer its own size, not a megabyte.
-        let wb = std::env::var("EXP_SPOOL_BUF").ok().and_then(|v| v.parse().ok()).unwrap_or(WRITE_BUFFER);
-        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).clamp(1, wb);
+        let capacity = usize::try_from(limit).unwrap_or(usize::MAX).clamp(1, WRITE_BUFFER);
         let file = tokio::io::BufWriter::with_capacity(capacity, file);
         Ok(Self { tmp, file: Some(file), sha256: Some(Sha256::new()), md5: None, len: 0, limit })
     }
