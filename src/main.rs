@@ -18,7 +18,6 @@ use presign_gateway::{Config, Gateway, MetricsApp, UploadRoutes};
 
 use cli::{Cli, Command};
 
-
 fn main() -> ExitCode {
     let allocator = allocator::tune();
     let mut cli = Cli::parse();

@@ -26,7 +26,8 @@ fn by_default_huge_pages_are_off_and_pages_are_purged_at_once() {
     assert_eq!(thp_enabled(gw.child.id()), "0");
     let log = gw.log();
     assert!(
-        log.contains("allocator: mimalloc 3.3.") && log.contains("transparent huge pages off, freed pages purged at once"),
+        log.contains("allocator: mimalloc 3.3.")
+            && log.contains("transparent huge pages off, freed pages purged at once"),
         "{log}"
     );
 }
@@ -37,7 +38,8 @@ fn the_operators_mimalloc_variables_win() {
     assert_eq!(thp_enabled(gw.child.id()), "1");
     let log = gw.log();
     assert!(
-        log.contains("as MIMALLOC_ALLOW_THP says") && log.contains("purge delay as MIMALLOC_PURGE_DELAY says"),
+        log.contains("as MIMALLOC_ALLOW_THP says")
+            && log.contains("purge delay as MIMALLOC_PURGE_DELAY says"),
         "{log}"
     );
 }
