@@ -1,19 +1,19 @@
 //! The binary's allocator: mimalloc, tuned so that RSS follows the live heap.
 //!
 //! Measured with `benches/soak.sh` (the mixed load, 2 threads; the live heap stayed at about
-//! 6 MiB in every run, so none of this is a leak):
+//! 6 MiB in every run, so none of this is a leak), and CPU per mint with `benches/load.sh`
+//! (1 thread, same binary, same run):
 //!
-//! | mimalloc 3.3 settings                   | RSS at minute 3 | later            |
-//! |-----------------------------------------|-----------------|------------------|
-//! | defaults (THP allowed, purge after 1 s) | 88 MiB          | 152 MiB, min. 26 |
-//! | transparent huge pages off              | 43 MiB          | 70 MiB, min. 15  |
-//! | THP off, purge delay 10 ms              | 40 MiB          | 43 MiB, min. 10  |
-//! | THP off, purge delay 0                  | 31 MiB          | 34 MiB, min. 10  |
+//! | mimalloc 3.3 settings                   | RSS at minute 3 | later             | CPU/mint |
+//! |-----------------------------------------|-----------------|-------------------|----------|
+//! | defaults (THP allowed, purge after 1 s) | 88 MiB          | 154 MiB, min. 29  | 29-35 µs |
+//! | transparent huge pages off              | 43 MiB          | 70 MiB, min. 15   | 35-43 µs |
+//! | THP off, purge delay 10 ms              | 40 MiB          | 43 MiB, min. 10   | 34-43 µs |
+//! | THP off, purge delay 0                  | 31 MiB          | 39 MiB, min. 29   | 60 µs    |
 //!
-//! With huge pages, khugepaged fills a 2 MiB page around a few small live blocks; with a
-//! purge delay, pages freed between two bursts stay resident. Purging at once costs no
-//! measurable CPU here (benches/load.sh), because each thread still keeps its last empty
-//! pages per size class (`page_full_retain`) instead of purging them on every request.
+//! With huge pages, khugepaged fills a 2 MiB page around a few small live blocks; with a long
+//! purge delay, pages freed between two bursts stay resident. A delay of 0 purges and faults
+//! pages back on every request (twice the system time), 10 ms (mimalloc 2's default) does not.
 //!
 //! An operator's own `MIMALLOC_ALLOW_THP` or `MIMALLOC_PURGE_DELAY` wins over each choice.
 
@@ -33,6 +33,7 @@ static GLOBAL: presign_gateway::heap_stats::Counting<mimalloc::MiMalloc> =
 /// [`tune`] knows the number still names that option after an upgrade.
 const PURGE_DELAY: c_int = 15;
 const PURGE_DELAY_DEFAULT_MS: c_long = 1000;
+const PURGE_DELAY_MS: c_long = 10;
 
 /// Applies the settings above; returns the line to log once logging is up.
 pub fn tune() -> String {
@@ -52,8 +53,8 @@ pub fn tune() -> String {
         // SAFETY: option getters and setters take plain integers.
         match unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) } {
             PURGE_DELAY_DEFAULT_MS => {
-                unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
-                "freed pages purged at once".to_string()
+                unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, PURGE_DELAY_MS) };
+                format!("freed pages purged after {PURGE_DELAY_MS} ms")
             }
             other => format!(
                 "purge delay left alone (option {PURGE_DELAY} reads {other}, not mimalloc 3.3's \

@@ -1,5 +1,5 @@
 //! The binary tunes its allocator at start (src/allocator.rs): transparent huge pages off
-//! and freed pages purged at once, unless the operator's MIMALLOC_* variables say otherwise.
+//! and freed pages purged after 10 ms, unless the operator's MIMALLOC_* variables say otherwise.
 
 mod common;
 
@@ -21,13 +21,13 @@ fn start(env: &[(&str, &str)]) -> Gateway {
 }
 
 #[test]
-fn by_default_huge_pages_are_off_and_pages_are_purged_at_once() {
+fn by_default_huge_pages_are_off_and_pages_are_purged_after_10_ms() {
     let gw = start(&[]);
     assert_eq!(thp_enabled(gw.child.id()), "0");
     let log = gw.log();
     assert!(
         log.contains("allocator: mimalloc 3.3.")
-            && log.contains("transparent huge pages off, freed pages purged at once"),
+            && log.contains("transparent huge pages off, freed pages purged after 10 ms"),
         "{log}"
     );
 }
