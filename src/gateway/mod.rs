@@ -121,27 +121,25 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    /// After connecting, a retry is safe only when nothing of the request can have been
-    /// processed: an idempotent method, no body byte read from the client yet, and Pingora's
-    /// own rule that the failure was on a reused connection (the origin closed it while idle).
+    /// After connecting, a retry is safe when the request is idempotent (RFC 9110 9.2.2), no
+    /// body byte was read from the client, and no answer to it has begun: then another origin
+    /// may take it, whether the failed connection was reused or fresh (an origin that dies
+    /// resets the connections in its accept queue). Anything else is never retried.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut Self::CTX,
-        client_reused: bool,
+        _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         self.origins.proxy_failed(&ctx.upstream);
         let unsent = session.req_header().method.is_idempotent()
             && session.body_bytes_read() == 0
-            && !session.as_ref().retry_buffer_truncated();
-        if unsent && self.origins.may_retry(&ctx.upstream) {
-            e.retry.decide_reuse(client_reused);
-        } else {
-            e.set_retry(false);
-        }
+            && !session.as_ref().retry_buffer_truncated()
+            && session.as_ref().response_written().is_none();
+        e.set_retry(unsent && self.origins.may_retry(&ctx.upstream));
         e
     }
 
