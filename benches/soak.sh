@@ -33,10 +33,12 @@
 #   SOAK_MINT_RPS [120]  SOAK_UPLOAD_RPS [5]  SOAK_DOWNLOAD_RPS [20]  SOAK_PASS_RPS [100]
 #   SOAK_TLS_RPS [20]           0 runs no TLS listener at all
 #   SOAK_TRICKLERS [40]  SOAK_IDLERS [80]  SOAK_GARBAGE_RPS [2]
+#   SOAK_BLOCKING_THREADS, SOAK_BLOCKING_IDLE_SECS   the gateway's server.blocking_threads and
+#                               server.blocking_threads_idle_seconds (unset: its defaults)
 #   SOAK_COOLDOWN_SECS [60]     after the load, the wait before an idle sample (informational)
 #   SOAK_BUILD [1]              0 skips cargo build (the binaries must exist)
 #   SOAK_HEAP_STATS [1]         1 builds with `--features heap-stats`: each minute then shows the
-#                               live heap and mimalloc's committed bytes beside RSS, which tells
+#                               live heap and what mimalloc's pages hold beside RSS, which tells
 #                               a leak (the heap grows) from the allocator's cache (it does not)
 #   SOAK_KEEP [0]               1 keeps the temp dir (config, logs, the store); on a failed
 #                               run the gateway's log is kept anyway, under $CARGO_TARGET_DIR/soak/
@@ -153,7 +155,10 @@ start_origin() {
 
 start_gateway() {
     mkdir -p "$TMP/data"
-    local tls_yaml="" ports
+    local tls_yaml="" ports blocking_yaml=""
+    [ -n "${SOAK_BLOCKING_THREADS:-}" ] && blocking_yaml="  blocking_threads: $SOAK_BLOCKING_THREADS"
+    [ -n "${SOAK_BLOCKING_IDLE_SECS:-}" ] && blocking_yaml+="${blocking_yaml:+
+}  blocking_threads_idle_seconds: $SOAK_BLOCKING_IDLE_SECS"
     if [ "$TLS_RPS" != 0 ]; then
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
             -subj /CN=soak -addext subjectAltName=IP:127.0.0.1 \
@@ -190,6 +195,7 @@ server:
   upgrade_sock: $TMP/gateway.sock
   grace_period_seconds: 0
   graceful_shutdown_timeout_seconds: 1
+$blocking_yaml
 $tls_yaml
 YAML
         # info: the start-up line ("presign-gateway listening on ...") is an info line.

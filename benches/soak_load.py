@@ -147,7 +147,8 @@ def scrape_metrics(hostport):
         'presign_connections_refused_total{reason="per_ip_cap"}': "capped",
         # With `--features heap-stats` only (src/heap_stats.rs).
         "presign_heap_live_bytes": "heap",
-        "presign_heap_committed_bytes": "committed",
+        "presign_heap_pages_touched_bytes": "in_pages",
+        "presign_heap_pages_used_bytes": "pages_used",
     }
     out = {}
     for line in text.splitlines():
@@ -591,7 +592,8 @@ def main():
     print(f"[soak] start: rss {start_rss} KiB, fds {start_fds}", flush=True)
     print("[soak] each minute: rss (anon = of it the process's own memory, not the binary's pages; "
           "thp = of it in transparent huge pages; with heap-stats, heap = "
-          "live heap bytes and committed = what mimalloc holds from the OS; all KiB); "
+          "live heap bytes, pages = what mimalloc's pages hold (blocks carved, resident unless "
+          "purged), used = of that the blocks their owning thread has not yet seen freed; all KiB); "
           "ok/errors per honest kind and hostile opened/closed in that minute; "
           "conns = the gateway's open client connections, 408/400 = its header-timeout and "
           "bad-request refusals in that minute", flush=True)
@@ -643,10 +645,10 @@ def main():
 
 
 def heap_cols(m):
-    """", heap L, committed C" in KiB when the gateway reports its heap (heap-stats), else ""."""
+    """", heap L, pages P, used U" in KiB when the gateway reports its heap (heap-stats), else ""."""
     if "heap" not in m:
         return ""
-    return f", heap {m['heap'] // 1024}, committed {m.get('committed', 0) // 1024}"
+    return f", heap {m['heap'] // 1024}, pages {m.get('in_pages', 0) // 1024}, used {m.get('pages_used', 0) // 1024}"
 
 
 def cool_down(pid, start_rss, start_fds, secs, metrics):

@@ -183,6 +183,8 @@ fn serve(cfg: &Config, daemon: bool, upgrade: bool) -> Result<(), String> {
         graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
         upstream_keepalive_pool_size: cfg.server.upstream_keepalive_pool_size,
         work_stealing: cfg.server.work_stealing,
+        max_blocking_threads: Some(cfg.server.blocking_threads_for(cfg.threads)),
+        blocking_threads_ttl_seconds: Some(cfg.server.blocking_threads_idle_seconds),
         ..Default::default()
     };
     let opt = Opt { upgrade, daemon, nocapture: false, test: false, conf: None };

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use presign_gateway::sigv4::{Credentials, PresignRequest, Signer};
 use sha2::{Digest, Sha256};
 
 const SECRET: &str = "consistent-reads-test-secret-0123456789abc";
@@ -20,24 +19,15 @@ fn version(i: usize) -> (Vec<u8>, &'static str) {
     (vec![i as u8; 100_000 + i * 7919], ty)
 }
 
-fn put_url(gw: &Gateway, content_type: &str) -> String {
-    let host = gw.addr.to_string();
-    Signer::new(Credentials::new("presign-gateway", SECRET, None), "us-east-1", "s3").presign_url(
-        &PresignRequest {
-            method: "PUT",
-            scheme: "http",
-            host: &host,
-            path: &format!("/files/{KEY}"),
-            expires_in: 600,
-            headers: &[("content-type", content_type)],
-        },
-        time::OffsetDateTime::now_utc(),
-    )
-}
-
 async fn put(gw: &Gateway, i: usize) {
     let (body, ty) = version(i);
-    let r = client().put(put_url(gw, ty)).header("content-type", ty).body(body).send().await.expect("PUT");
+    let r = client()
+        .put(gw.local_put_url(SECRET, KEY, ty))
+        .header("content-type", ty)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT");
     assert_eq!(r.status(), 200, "version {i}");
 }
 

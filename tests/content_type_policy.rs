@@ -11,7 +11,6 @@ use std::net::{SocketAddr, TcpListener};
 
 use common::form::{fields_of, form_body, form_content_type};
 use common::*;
-use presign_gateway::sigv4::{Credentials, PresignRequest, Signer};
 use serde_json::{json, Value};
 
 const SECRET: &str = "content-type-policy-test-secret-0123456789";
@@ -235,26 +234,6 @@ async fn memories_multipart_types_come_from_the_key() {
     }
 }
 
-fn gateway_signer() -> Signer {
-    Signer::new(Credentials::new("presign-gateway", SECRET, None), "us-east-1", "s3")
-}
-
-/// A PUT URL for `key` signed as the gateway signs, with `content-type` signed.
-fn signed_put(gw: &Gateway, key: &str, content_type: &str) -> String {
-    let host = gw.addr.to_string();
-    gateway_signer().presign_url(
-        &PresignRequest {
-            method: "PUT",
-            scheme: "http",
-            host: &host,
-            path: &format!("/files/{key}"),
-            expires_in: 600,
-            headers: &[("content-type", content_type)],
-        },
-        time::OffsetDateTime::now_utc(),
-    )
-}
-
 #[tokio::test]
 async fn the_local_put_refuses_hostile_types_even_when_signed() {
     let gw = gateway("");
@@ -262,14 +241,14 @@ async fn the_local_put_refuses_hostile_types_even_when_signed() {
     // arrive as a plain type.
     for (i, ct) in sendable_in_a_header().into_iter().filter(|t| t.trim() == t).enumerate() {
         let key = format!("uploads/user/12/put-{i}.bin");
-        let url = signed_put(&gw, &key, &ct);
+        let url = gw.local_put_url(SECRET, &key, &ct);
         let r = client().put(&url).header("content-type", &ct).body("data").send().await.expect("PUT");
         assert_eq!(r.status(), 400, "{ct:?}");
         assert!(r.text().await.expect("body").contains("InvalidArgument"), "{ct:?}");
     }
     assert!(objects(&gw).is_empty());
     // Ctxfy's lone-token example type is signed as sent and stored as octet-stream.
-    let url = signed_put(&gw, "uploads/user/12/lone.bin", "example_string");
+    let url = gw.local_put_url(SECRET, "uploads/user/12/lone.bin", "example_string");
     let r =
         client().put(&url).header("content-type", "example_string").body("data").send().await.expect("PUT");
     assert_eq!(r.status(), 200);
@@ -292,7 +271,7 @@ async fn objects_are_served_by_the_policy() {
     {
         let key = format!("uploads/user/12/served-{i}.bin");
         let r = client()
-            .put(signed_put(&gw, &key, ct))
+            .put(gw.local_put_url(SECRET, &key, ct))
             .header("content-type", ct)
             .body("data")
             .send()

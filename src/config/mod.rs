@@ -215,6 +215,19 @@ mod tests {
     }
 
     #[test]
+    fn file_io_threads_are_bounded() {
+        let c = Config::from_yaml(MIN).expect("valid");
+        assert_eq!((c.server.blocking_threads_for(2), c.server.blocking_threads_for(8)), (4, 8));
+        assert_eq!(c.server.blocking_threads_idle_seconds, 600);
+        let c = Config::from_yaml(&format!("{MIN}server: {{blocking_threads: 2}}\n")).expect("valid");
+        assert_eq!(c.server.blocking_threads_for(8), 2);
+        for bad in ["0", "513"] {
+            let e = Config::from_yaml(&format!("{MIN}server: {{blocking_threads: {bad}}}\n")).unwrap_err();
+            assert_eq!(e.field, "server.blocking_threads", "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn routes_part_loads_alone() {
         let r = RoutesConfig::from_yaml("storage:\n  local:\n    root: /tmp/x\n").expect("valid");
         assert!(r.dialects.apimall);

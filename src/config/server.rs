@@ -61,6 +61,20 @@ pub struct ServerSettings {
     pub upstream_keepalive_pool_size: usize,
     /// Let idle worker threads steal tasks from busy ones.
     pub work_stealing: bool,
+    /// Most threads in the pool that runs file I/O (tokio's blocking pool, per runtime;
+    /// tokio's own default is 512). Unset: `threads`, and at least 4. Each thread keeps its
+    /// own allocator pages, so a pool that grows with every burst of disk work leaves RSS
+    /// higher after each one.
+    pub blocking_threads: Option<usize>,
+    /// How long an idle file-I/O thread is kept before it exits (tokio's default is 10 s).
+    pub blocking_threads_idle_seconds: u64,
+}
+
+impl ServerSettings {
+    /// `blocking_threads`, or its default for `threads` workers.
+    pub fn blocking_threads_for(&self, threads: usize) -> usize {
+        self.blocking_threads.unwrap_or(threads.max(4))
+    }
 }
 
 impl Default for ServerSettings {
@@ -73,6 +87,8 @@ impl Default for ServerSettings {
             graceful_shutdown_timeout_seconds: 5,
             upstream_keepalive_pool_size: 128,
             work_stealing: true,
+            blocking_threads: None,
+            blocking_threads_idle_seconds: 600,
         }
     }
 }

@@ -21,6 +21,9 @@ impl Config {
         if self.threads == 0 {
             return Err(ConfigError::new("threads", "must be at least 1"));
         }
+        if self.server.blocking_threads.is_some_and(|n| !(1..=512).contains(&n)) {
+            return Err(ConfigError::new("server.blocking_threads", "must be 1..=512"));
+        }
         if let Some(m) = &self.metrics.listen {
             parse_socket_addr("metrics.listen", m)?;
         }

@@ -33,6 +33,8 @@ pub struct GatewayOpts {
     pub more_origins: Vec<String>,
     /// Extra YAML appended at top level.
     pub extra_yaml: String,
+    /// More lines of the `server:` block (each indented two spaces).
+    pub server_yaml: String,
     /// `storage:` block body; default: local under the temp dir.
     pub storage_yaml: Option<String>,
     pub env: Vec<(String, String)>,
@@ -111,11 +113,12 @@ impl Gateway {
                 )
             };
             let yaml = format!(
-                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\n{keys}storage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{metrics}{tls}{}",
+                "listen: 127.0.0.1:{}\norigin: {origin}\nthreads: 2\n{keys}storage:\n{storage}server:\n  pid_file: {}\n  upgrade_sock: {}\n  grace_period_seconds: {}\n  graceful_shutdown_timeout_seconds: 10\n{}{metrics}{tls}{}",
                 ports[0],
                 dir.path().join("gw.pid").display(),
                 dir.path().join("gw.sock").display(),
                 opts.grace_secs.unwrap_or(1),
+                opts.server_yaml,
                 opts.extra_yaml
             );
             std::fs::write(&conf, yaml).expect("write config");
@@ -155,6 +158,24 @@ impl Gateway {
     /// What the gateway logged so far.
     pub fn log(&self) -> String {
         read_log(&self.dir.path().join("gateway.log"))
+    }
+
+    /// A PUT URL for `key` on the local store, signed as the gateway signs with `secret` (the
+    /// `PRESIGN_GATEWAY_SECRET` it was started with), `content-type` signed.
+    pub fn local_put_url(&self, secret: &str, key: &str, content_type: &str) -> String {
+        use presign_gateway::sigv4::{Credentials, PresignRequest, Signer};
+        let host = self.addr.to_string();
+        Signer::new(Credentials::new("presign-gateway", secret, None), "us-east-1", "s3").presign_url(
+            &PresignRequest {
+                method: "PUT",
+                scheme: "http",
+                host: &host,
+                path: &format!("/files/{key}"),
+                expires_in: 600,
+                headers: &[("content-type", content_type)],
+            },
+            time::OffsetDateTime::now_utc(),
+        )
     }
 
     pub fn data_dir(&self) -> PathBuf {
