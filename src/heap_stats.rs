@@ -89,9 +89,13 @@ pub fn render(out: &mut Vec<u8>) {
         ),
     ];
     for (name, help, v) in lines {
-        out.extend_from_slice(format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n").as_bytes());
+        gauge(out, name, help, v);
     }
     render_pages(out);
+}
+
+fn gauge(out: &mut Vec<u8>, name: &str, help: &str, v: impl std::fmt::Display) {
+    out.extend_from_slice(format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n").as_bytes());
 }
 
 /// One block size's pages, summed over every thread's heap.
@@ -160,7 +164,7 @@ fn render_pages(out: &mut Vec<u8>) {
         ("presign_heap_pages_touched_bytes", "Bytes of those pages carved into blocks.", touched),
         ("presign_heap_pages_used_bytes", "Bytes of blocks their owner has not seen freed.", used),
     ] {
-        out.extend_from_slice(format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n").as_bytes());
+        gauge(out, name, help, v);
     }
     out.extend_from_slice(b"# TYPE presign_heap_bin_touched_bytes gauge\n");
     for b in bins.iter() {
