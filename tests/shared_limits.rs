@@ -113,8 +113,10 @@ async fn two_gateways_share_one_limit_and_fall_back_to_their_share_without_the_b
         assert_eq!(metric(gw, "presign_rate_limit_shared_up").await, 1.0);
         assert!(gw.log().contains("shared rate limiter is back"), "{}", gw.log());
     }
-    // The first second may still be decided locally while the probe waits for its turn.
-    assert!(ok <= LIMIT * (windows as usize + 1), "{ok} admitted in {windows} windows");
+    // The first second may still be decided locally, by each gateway, while its probe waits
+    // for its turn: one more window's worth than while shared, still short of the 2 x LIMIT a
+    // window that two per-process limits admit (the control below).
+    assert!(ok <= LIMIT * (windows as usize + 2), "{ok} admitted in {windows} windows");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
